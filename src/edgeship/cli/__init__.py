@@ -1,0 +1,1 @@
+"""Command-line interface (thin: parse, build configs, call the API)."""

@@ -1,0 +1,28 @@
+"""Argument helpers shared by commands (data and shape options, JSON output)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def add_data_args(p: argparse.ArgumentParser, required: bool = False) -> None:
+    p.add_argument("--data", required=required, metavar="DATA",
+                   help="data:NAME[:SPLIT] (data:images, data:sentences, data:digits-test, data:synthetic), "
+                        "an .npz file with arrays named like the inputs, or a folder of .npy files")
+    p.add_argument("--shape", action="append", default=[], metavar="NAME:D0,D1,...",
+                   help="fix an input's shape for synthetic data, e.g. --shape input:1,3,320,320 (repeatable)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="use at most N samples")
+
+
+def add_json_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of tables")
+
+
+def print_json(obj: Any) -> None:
+    from edgeship.core.atomic import _json_default
+
+    json.dump(obj, sys.stdout, indent=2, default=_json_default)
+    sys.stdout.write("\n")

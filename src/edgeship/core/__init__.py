@@ -1,0 +1,1 @@
+"""Core abstractions: Model handle, typed configs, registries, errors, atomic writes."""

@@ -1,0 +1,280 @@
+"""Data sets: named input arrays fitted to a model's IO spec.
+
+A ``Dataset`` is a list of samples; a sample is a feed dict ``{input name: array}`` whose arrays
+carry a leading batch dimension (usually 1), so inputs of different lengths (sentences tokenised
+alone) live side by side. ``labels`` (one per row, in sample order) enable task accuracy.
+
+Where data comes from:
+- ``data:NAME[:SPLIT]`` — a registered source (``data:images:calib``, ``data:sentences:test``,
+  ``data:digits-test``, ``data:synthetic``); sources are fitted to the model's inputs;
+- ``FILE.npz`` — arrays named like the model's inputs, first axis = samples, optional ``labels``;
+- a folder of ``NAME.npy`` files, the same layout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeship.core.artifact import IOSpec, TensorSpec
+from edgeship.core.errors import BadInput
+from edgeship.core.registry import Registry
+
+Feeds = dict[str, np.ndarray]
+
+
+@dataclasses.dataclass
+class Dataset:
+    name: str
+    samples: list[Feeds]
+    labels: np.ndarray | None = None
+    # Builds one fixed-shape feed (batch, sequence length) from the data, for benchmarks; sources
+    # that know how (a tokenizer re-tokenising at a fixed length) provide it.
+    fixed_batch: Callable[[int, int | None], Feeds] | None = None
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __iter__(self) -> Iterator[Feeds]:
+        return iter(self.samples)
+
+    @property
+    def rows(self) -> int:
+        return sum(next(iter(s.values())).shape[0] if s else 0 for s in self.samples)
+
+    def head(self, n: int) -> Dataset:
+        rows = sum(next(iter(s.values())).shape[0] for s in self.samples[:n])
+        labels = None if self.labels is None else self.labels[:rows]
+        return dataclasses.replace(self, samples=self.samples[:n], labels=labels)
+
+    def batch(self, batch: int = 1, seq: int | None = None) -> Feeds:
+        """One feed of ``batch`` rows (and sequence length ``seq`` where the source supports it)."""
+        if self.fixed_batch is not None:
+            return self.fixed_batch(batch, seq)
+        if seq is not None:
+            raise BadInput(f"data {self.name!r} has no sequence axis to set; drop --seq or use --shape")
+        rows: dict[str, list[np.ndarray]] = {}
+        shapes = {k: v.shape[1:] for k, v in self.samples[0].items()}
+        count = 0
+        for s in self.samples * (batch // max(1, self.rows) + 1):
+            if any(v.shape[1:] != shapes[k] for k, v in s.items()):
+                continue  # rows of another length cannot be stacked
+            for k, v in s.items():
+                rows.setdefault(k, []).append(v)
+            count += next(iter(s.values())).shape[0]
+            if count >= batch:
+                break
+        return {k: np.concatenate(v)[:batch] for k, v in rows.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSource:
+    """A registered data source. ``load(io, split, limit)`` fits the data to a model's inputs."""
+
+    name: str
+    description: str
+    load: Callable[..., Dataset]
+    splits: tuple[str, ...] = ()
+    default_split: str | None = None
+
+
+DATA: Registry[DataSource] = Registry("data source")
+
+# Modules that register data sources on import; imported on first use.
+DATA_MODULES = ["edgeship.zoo.data"]
+_loaded = False
+
+
+def _load_sources() -> None:
+    global _loaded
+    if not _loaded:
+        import importlib
+
+        _loaded = True
+        for mod in DATA_MODULES:
+            importlib.import_module(mod)
+
+
+def register_data(name: str, description: str, splits: tuple[str, ...] = (),
+                  default_split: str | None = None) -> Callable[[Callable[..., Dataset]], Callable[..., Dataset]]:
+    def deco(fn: Callable[..., Dataset]) -> Callable[..., Dataset]:
+        DATA.add(name, DataSource(name, description, fn, splits, default_split))
+        return fn
+
+    return deco
+
+
+def data_sources() -> list[DataSource]:
+    _load_sources()
+    return [s for _, s in DATA.items()]
+
+
+def parse_shapes(items: list[str] | tuple[str, ...] | None) -> dict[str, tuple[int, ...]]:
+    """``["input:1,3,320,320"]`` → ``{"input": (1, 3, 320, 320)}``."""
+    out: dict[str, tuple[int, ...]] = {}
+    for item in items or ():
+        name, sep, dims = item.rpartition(":")
+        try:
+            if not sep or not name:
+                raise ValueError
+            out[name] = tuple(int(d) for d in dims.split(","))
+            if any(d <= 0 for d in out[name]):
+                raise ValueError
+        except ValueError:
+            raise BadInput(f"--shape {item!r}: expected NAME:D0,D1,... with positive sizes, "
+                           "for example input:1,3,224,224") from None
+    return out
+
+
+def load_data(spec: str | Path | Dataset, io: IOSpec, shapes: dict[str, tuple[int, ...]] | None = None,
+              limit: int | None = None, validate: bool = True) -> Dataset:
+    """Load data for a model with IO spec ``io`` and check it fits (names, dtypes, shapes, finite)."""
+    if isinstance(spec, Dataset):
+        ds = spec
+    else:
+        text = str(spec)
+        if text.startswith("data:"):
+            _load_sources()
+            name, _, split = text[5:].partition(":")
+            source = DATA.get(name)
+            if split and source.splits and split not in source.splits:
+                raise BadInput(f"data:{name} has no split {split!r}; splits: {', '.join(source.splits)}")
+            ds = source.load(io=io, split=split or source.default_split, limit=limit, shapes=shapes or {})
+        else:
+            ds = _load_files(Path(text), io)
+    if limit is not None and len(ds) > limit:
+        ds = ds.head(limit)
+    if validate:
+        validate_data(ds, io)
+    return ds
+
+
+def _load_files(path: Path, io: IOSpec) -> Dataset:
+    if not path.exists():
+        raise BadInput(f"data {str(path)!r} not found; give an .npz file, a folder of .npy files, or data:NAME")
+    arrays: dict[str, np.ndarray] = {}
+    if path.is_dir():
+        files = sorted(path.glob("*.npy"))
+        if not files:
+            raise BadInput(f"folder {str(path)!r} has no .npy files; name them after the model's inputs")
+        for f in files:
+            arrays[f.stem] = _np_load(f)
+    elif path.suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except (ValueError, OSError, EOFError) as exc:
+            raise BadInput(f"{str(path)!r} is not a readable .npz file ({exc}); save it with numpy.savez") from None
+    else:
+        raise BadInput(f"data {str(path)!r}: expected an .npz file or a folder of .npy files")
+    labels = arrays.pop("labels", arrays.pop("label", None))
+    names = io.input_names
+    missing = [n for n in names if n not in arrays]
+    if missing:
+        raise BadInput(f"data {str(path)!r} lacks input(s) {', '.join(missing)} (has {', '.join(sorted(arrays)) or 'nothing'}); "
+                       f"name the arrays after the model's inputs: {', '.join(names)}")
+    counts = {n: arrays[n].shape[0] if arrays[n].ndim else 0 for n in names}
+    if len(set(counts.values())) != 1:
+        raise BadInput(f"data {str(path)!r}: inputs have different sample counts {counts}; give each the same first axis")
+    n = next(iter(counts.values()))
+    samples = [{k: arrays[k][i:i + 1] for k in names} for i in range(n)]
+    if labels is not None and len(labels) != n:
+        raise BadInput(f"data {str(path)!r}: {len(labels)} labels for {n} samples")
+    return Dataset(str(path), samples, None if labels is None else np.asarray(labels).reshape(-1))
+
+
+def _np_load(f: Path) -> np.ndarray:
+    try:
+        return np.load(f, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise BadInput(f"{str(f)!r} is not a readable .npy file ({exc})") from None
+
+
+_KINDS = {"f": "float", "i": "int", "u": "int", "b": "bool"}
+
+
+def validate_data(ds: Dataset, io: IOSpec) -> None:
+    """Names, dtypes, ranks, fixed dims and finiteness; casts within a kind (float64→float32)."""
+    if not ds.samples:
+        raise BadInput(f"data {ds.name!r} is empty; give at least one sample")
+    for i, sample in enumerate(ds.samples):
+        for spec in io.inputs:
+            if spec.name not in sample:
+                raise BadInput(f"data {ds.name!r} sample {i} lacks input {spec.name!r}; "
+                               f"model inputs: {', '.join(io.input_names)}")
+            sample[spec.name] = _fit(sample[spec.name], spec, ds.name)
+
+
+def _fit(arr: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
+    arr = np.asarray(arr)
+    want = np.dtype(spec.dtype) if not spec.dtype.startswith("onnx:") else arr.dtype
+    if _KINDS.get(arr.dtype.kind) != _KINDS.get(want.kind):
+        raise BadInput(f"data {where!r}: input {spec.name!r} is {arr.dtype}, the model wants {want}; convert it")
+    if spec.shape and arr.ndim != len(spec.shape):
+        raise BadInput(f"data {where!r}: input {spec.name!r} has shape {list(arr.shape)}, the model wants "
+                       f"{len(spec.shape)} dims {_fmt(spec.shape)}")
+    for got, dim in zip(arr.shape, spec.shape, strict=False):
+        if isinstance(dim, int) and dim != got:
+            raise BadInput(f"data {where!r}: input {spec.name!r} has shape {list(arr.shape)}, the model wants "
+                           f"{_fmt(spec.shape)}")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise BadInput(f"data {where!r}: input {spec.name!r} contains NaN or Inf; clean the data")
+    return arr.astype(want, copy=False)
+
+
+def _fmt(shape: tuple[Any, ...]) -> str:
+    return "[" + ",".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+# -- synthetic data from an IO spec ----------------------------------------------------------------
+@register_data("synthetic", "random inputs generated from the model's IO spec (fix symbolic dims with --shape)")
+def synthetic(io: IOSpec, split: str | None = None, limit: int | None = None,
+              shapes: dict[str, tuple[int, ...]] | None = None, seed: int = 0) -> Dataset:
+    shapes = shapes or {}
+    unknown = set(shapes) - set(io.input_names)
+    if unknown:
+        raise BadInput(f"--shape names {', '.join(sorted(unknown))}, not inputs of the model "
+                       f"({', '.join(io.input_names)})")
+    rng = np.random.default_rng(seed)
+    n = limit or 8
+    fixed: dict[str, tuple[int, ...]] = {}
+    for spec in io.inputs:
+        if spec.name in shapes:
+            if spec.shape and len(shapes[spec.name]) != len(spec.shape):
+                raise BadInput(f"--shape {spec.name}: {len(shapes[spec.name])} dims given, the model has "
+                               f"{len(spec.shape)} {_fmt(spec.shape)}")
+            fixed[spec.name] = shapes[spec.name]
+            continue
+        dims = []
+        for axis, d in enumerate(spec.shape):
+            if isinstance(d, int):
+                dims.append(d)
+            elif axis == 0:
+                dims.append(1)  # a symbolic leading dim is the batch
+            else:
+                raise BadInput(f"input {spec.name!r} has symbolic dim {d!r} at axis {axis}; fix it with "
+                               f"--shape {spec.name}:{','.join(str(x) if isinstance(x, int) else '1' if i == 0 else 'N' for i, x in enumerate(spec.shape))}")
+        fixed[spec.name] = tuple(dims)
+    samples = []
+    for _ in range(n):
+        sample = {}
+        for spec in io.inputs:
+            dt = np.dtype(spec.dtype)
+            shape = fixed[spec.name]
+            if dt.kind == "f":
+                sample[spec.name] = rng.standard_normal(shape).astype(dt)
+            elif dt.kind == "b":
+                sample[spec.name] = rng.random(shape) > 0.5
+            elif "mask" in spec.name.lower():
+                sample[spec.name] = np.ones(shape, dt)
+            elif "type" in spec.name.lower() or "position" in spec.name.lower():
+                sample[spec.name] = np.zeros(shape, dt)
+            else:
+                sample[spec.name] = rng.integers(0, 100, shape).astype(dt)
+        samples.append(sample)
+    return Dataset("data:synthetic", samples, info={"synthetic": True})

@@ -1,0 +1,86 @@
+"""What a PyTorch source is, whatever it came from (zoo, file.py:factory, .pt2, Hugging Face folder).
+
+A ``TorchSource`` carries the module, example inputs in forward-argument order, output names, the
+dynamic axes it supports, its task and sensible defaults (data sets, gate). Zoo entries register a
+factory by name; building happens only when asked (it imports torch and loads weights).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, Literal
+
+from edgeship.core.artifact import IOSpec, TensorSpec
+from edgeship.core.registry import Registry
+
+Task = Literal["embedding", "classification", "other"]
+
+
+@dataclasses.dataclass
+class TorchSource:
+    name: str  # how the user named it: "zoo:minilm", "net.py:build", ...
+    module: Any  # torch.nn.Module in eval mode; forward takes the inputs positionally in input order
+    example_inputs: dict[str, Any]  # input name -> torch.Tensor, in forward-argument order
+    output_names: list[str]
+    dynamic_axes: dict[str, dict[int, str]] = dataclasses.field(default_factory=dict)
+    task: Task = "other"
+    calib_data: str | None = None  # default data spec for calibration, e.g. "data:sentences:calib"
+    eval_data: str | None = None  # default held-out data spec, e.g. "data:sentences:test"
+    gate: tuple[str, ...] = ()  # default task gate for lossy variants, e.g. ("cosine_min>=0.98",)
+    labels: list[str] | None = None  # class names for classifiers
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. the tokenizer
+
+    @property
+    def io(self) -> IOSpec:
+        """IO spec with symbolic dims where dynamic axes are declared (outputs' shapes unknown)."""
+        ins = []
+        for name, t in self.example_inputs.items():
+            axes = self.dynamic_axes.get(name, {})
+            shape = tuple(axes.get(i, int(d)) for i, d in enumerate(t.shape))
+            ins.append(TensorSpec(name, str(t.numpy().dtype), shape))
+        outs = tuple(TensorSpec(n, "float32", ()) for n in self.output_names)
+        return IOSpec(tuple(ins), outs)
+
+    def forward_numpy(self, feeds: dict[str, Any]) -> dict[str, Any]:
+        """Run the module eagerly on numpy feeds; returns numpy outputs by name."""
+        import numpy as np
+        import torch
+
+        args = [torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in self.example_inputs]
+        with torch.inference_mode():
+            out = self.module(*args)
+        if isinstance(out, torch.Tensor):
+            out = (out,)
+        elif isinstance(out, dict):
+            out = tuple(out.values())
+        return {n: o.detach().cpu().numpy() for n, o in zip(self.output_names, out, strict=True)}
+
+
+ZooFactory = Callable[[], TorchSource]
+ZOO: Registry[ZooFactory] = Registry("zoo model")
+
+# Modules that register zoo models on import; imported on first use.
+ZOO_MODULES = ["edgeship.zoo.models"]
+_loaded = False
+
+
+def _load() -> None:
+    global _loaded
+    if not _loaded:
+        import importlib
+
+        _loaded = True
+        for mod in ZOO_MODULES:
+            importlib.import_module(mod)
+
+
+def zoo_names() -> list[str]:
+    _load()
+    return ZOO.names()
+
+
+def load_zoo(name: str) -> TorchSource:
+    """Build a zoo model by name (with or without the ``zoo:`` prefix)."""
+    _load()
+    return ZOO.get(name.removeprefix("zoo:"))()

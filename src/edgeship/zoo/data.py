@@ -1,0 +1,1 @@
+"""Bundled data sets (registered with edgeship.core.data.register_data)."""

@@ -1,0 +1,1 @@
+"""Bundled zoo models (registered in edgeship.zoo.base.ZOO)."""

@@ -1,0 +1,1 @@
+"""Tiny fixture models built in code (never downloaded)."""
