@@ -1,1 +1,1 @@
-"""bench"""
+"""Benchmarks: timing in a fresh process per model, statistics, system fingerprint."""

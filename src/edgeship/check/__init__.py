@@ -1,1 +1,1 @@
-"""check"""
+"""Golden-reference checks: metrics per output, gates as data, the comparator that runs them."""

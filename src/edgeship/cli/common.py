@@ -17,6 +17,13 @@ def add_data_args(p: argparse.ArgumentParser, required: bool = False) -> None:
     p.add_argument("--limit", type=int, default=None, metavar="N", help="use at most N samples")
 
 
+def console() -> Any:
+    """A rich console on stdout; wide when piped so tables are never cut."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
 def add_json_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of tables")
 

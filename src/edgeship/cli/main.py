@@ -73,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EdgeshipError as exc:
         print(f"edgeship: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # output piped into `head` and closed early: not an error
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("edgeship: interrupted", file=sys.stderr)
         return 130

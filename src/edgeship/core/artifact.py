@@ -196,7 +196,7 @@ class Model:
         """A new Model made from this one by ``stage``; provenance grows by one step."""
         p = Path(path)
         step = Step(stage=stage, source=str(self.path), config=config or {}, at=now())
-        return Model(p, fmt or format_of(p), io or self.io, self.provenance + (step,), dict(facts or {}))
+        return Model(p, fmt or format_of(p), io or self.io, (*self.provenance, step), dict(facts or {}))
 
     def with_facts(self, **facts: Any) -> Model:
         return dataclasses.replace(self, facts={**self.facts, **facts})

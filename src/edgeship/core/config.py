@@ -135,13 +135,16 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     origin = get_origin(hint)
     args = get_args(hint)
     if origin in (typing.Union, types.UnionType):
+        error: BadInput | None = None
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return _coerce(arg, value, where)
-            except (BadInput, TypeError, ValueError):
-                continue
+            except BadInput as exc:
+                error = exc
+        if error is not None:
+            raise error
         return value
     if origin is typing.Literal:
         if value not in args:

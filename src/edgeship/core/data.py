@@ -83,6 +83,7 @@ class DataSource:
     default_split: str | None = None
 
 
+SourceFn = Callable[..., Dataset]
 DATA: Registry[DataSource] = Registry("data source")
 
 # Modules that register data sources on import; imported on first use.
@@ -101,8 +102,8 @@ def _load_sources() -> None:
 
 
 def register_data(name: str, description: str, splits: tuple[str, ...] = (),
-                  default_split: str | None = None) -> Callable[[Callable[..., Dataset]], Callable[..., Dataset]]:
-    def deco(fn: Callable[..., Dataset]) -> Callable[..., Dataset]:
+                  default_split: str | None = None) -> Callable[[SourceFn], SourceFn]:
+    def deco(fn: SourceFn) -> SourceFn:
         DATA.add(name, DataSource(name, description, fn, splits, default_split))
         return fn
 
@@ -176,11 +177,13 @@ def _load_files(path: Path, io: IOSpec) -> Dataset:
     names = io.input_names
     missing = [n for n in names if n not in arrays]
     if missing:
-        raise BadInput(f"data {str(path)!r} lacks input(s) {', '.join(missing)} (has {', '.join(sorted(arrays)) or 'nothing'}); "
+        has = ", ".join(sorted(arrays)) or "nothing"
+        raise BadInput(f"data {str(path)!r} lacks input(s) {', '.join(missing)} (has {has}); "
                        f"name the arrays after the model's inputs: {', '.join(names)}")
     counts = {n: arrays[n].shape[0] if arrays[n].ndim else 0 for n in names}
     if len(set(counts.values())) != 1:
-        raise BadInput(f"data {str(path)!r}: inputs have different sample counts {counts}; give each the same first axis")
+        raise BadInput(f"data {str(path)!r}: inputs have different sample counts {counts}; "
+                       "give each the same first axis")
     n = next(iter(counts.values()))
     samples = [{k: arrays[k][i:i + 1] for k in names} for i in range(n)]
     if labels is not None and len(labels) != n:
@@ -257,8 +260,10 @@ def synthetic(io: IOSpec, split: str | None = None, limit: int | None = None,
             elif axis == 0:
                 dims.append(1)  # a symbolic leading dim is the batch
             else:
+                example = ",".join(str(x) if isinstance(x, int) else "1" if i == 0 else "N"
+                                   for i, x in enumerate(spec.shape))
                 raise BadInput(f"input {spec.name!r} has symbolic dim {d!r} at axis {axis}; fix it with "
-                               f"--shape {spec.name}:{','.join(str(x) if isinstance(x, int) else '1' if i == 0 else 'N' for i, x in enumerate(spec.shape))}")
+                               f"--shape {spec.name}:{example}")
         fixed[spec.name] = tuple(dims)
     samples = []
     for _ in range(n):

@@ -106,7 +106,9 @@ class Target:
 TARGETS: Registry[Target] = Registry("target")
 
 # Packages that register a target on import; loaded on first registry use.
-TARGET_MODULES = ["edgeship.targets.onnxruntime", "edgeship.targets.torch"]
+TARGET_MODULES = ["edgeship.targets.onnxruntime", "edgeship.targets.torch", "edgeship.targets.openvino",
+                  "edgeship.targets.tflite", "edgeship.targets.tflite_micro", "edgeship.targets.executorch",
+                  "edgeship.targets.coreml", "edgeship.targets.tensorrt"]
 _loaded = False
 
 

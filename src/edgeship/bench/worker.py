@@ -1,0 +1,86 @@
+"""The benchmark worker: loads one model in a fresh process, times it, prints JSON on stdout.
+
+A fresh process per model keeps peak RSS and load time honest and keeps one runtime's thread pools
+from disturbing another's timings. Invoked by ``edgeship.bench.harness``; not a user command.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def measure(runner: Any, feeds: dict[str, np.ndarray], warmup_s: float, min_time_s: float, min_reps: int,
+            max_reps: int) -> dict[str, Any]:
+    rss0 = _rss_mb()
+    runner.activate()
+    load_s = runner.load_time_s
+    first_t0 = time.perf_counter()
+    runner.infer(feeds)
+    first_ms = (time.perf_counter() - first_t0) * 1e3
+    t_end = time.perf_counter() + warmup_s
+    warm = 0
+    while time.perf_counter() < t_end or warm < 3:
+        runner.infer(feeds)
+        warm += 1
+    times: list[float] = []
+    t_start = time.perf_counter()
+    while (len(times) < min_reps or time.perf_counter() - t_start < min_time_s) and len(times) < max_reps:
+        t0 = time.perf_counter()
+        runner.infer(feeds)
+        times.append((time.perf_counter() - t0) * 1e3)
+    arr = np.asarray(times)
+    batch = int(next(iter(feeds.values())).shape[0]) if feeds else 1
+    return {
+        "latency_ms": {"p50": float(np.percentile(arr, 50)), "p90": float(np.percentile(arr, 90)),
+                       "p99": float(np.percentile(arr, 99)), "mean": float(arr.mean()), "std": float(arr.std()),
+                       "min": float(arr.min())},
+        "repetitions": len(times),
+        "warmup_runs": warm,
+        "first_inference_ms": first_ms,
+        "throughput_per_s": batch / (float(arr.mean()) / 1e3),
+        "load_time_s": load_s,
+        "rss_before_load_mb": rss0,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    spec = json.loads(sys.argv[1])
+    from edgeship.core.errors import EdgeshipError
+
+    try:
+        with np.load(spec["feeds"], allow_pickle=False) as z:
+            feeds = {k: z[k] for k in z.files}
+        if spec["kind"] == "torch":
+            from edgeship.export.sources import load_source
+            from edgeship.targets.base import get_target
+
+            runner = get_target("torch").runner(load_source(spec["model"]), threads=spec.get("threads"))
+        else:
+            from edgeship.core.artifact import Model
+            from edgeship.targets.base import runner_for
+
+            opts = {"threads": spec["threads"]} if spec.get("threads") else {}
+            runner = runner_for(Model.open(spec["model"]), spec.get("runtime"), **opts)
+        result = measure(runner, feeds, spec["warmup_s"], spec["min_time_s"], spec["min_reps"], spec["max_reps"])
+        print(json.dumps({"ok": True, **result}))
+    except EdgeshipError as exc:
+        print(json.dumps({"ok": False, "error": str(exc), "exit_code": exc.exit_code}))
+
+
+if __name__ == "__main__":
+    main()

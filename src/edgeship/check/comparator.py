@@ -1,0 +1,263 @@
+"""The comparator: run a reference and candidates on the same inputs and judge each candidate.
+
+The reference is a golden ``.npz`` (its inputs are the data), a PyTorch source (``zoo:minilm``,
+``net.py:build``) run eagerly, or a model file run on its runtime. Candidates are model files run on
+their own runtimes (``--runtime`` chooses among several). For each candidate and output: the metrics
+of ``edgeship.check.metrics``; gates come from the user or default by precision; the tightest
+tolerance that would have passed is reported, so a failing user learns how far off they are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeship.check import golden as golden_io
+from edgeship.check.gates import Gate, default_gates, evaluate_gates, parse_gates
+from edgeship.check.metrics import output_metrics, worst_case
+from edgeship.core.artifact import IOSpec, Model
+from edgeship.core.data import Dataset, load_data
+from edgeship.core.errors import BadInput, EdgeshipError, NotRunnableHere
+
+Feeds = dict[str, np.ndarray]
+
+
+@dataclasses.dataclass
+class Subject:
+    """Something that produces outputs: a model on a runtime, a PyTorch source, or stored goldens."""
+
+    name: str
+    io: IOSpec
+    precision: str = "fp32"
+    task: str = "other"
+    gates: tuple[str, ...] = ()
+    model: Model | None = None
+    source: Any = None  # TorchSource
+    golden: tuple[list[Feeds], list[Feeds], np.ndarray | None] | None = None
+    eval_data: str | None = None
+    runtime: str | None = None
+
+    def runner(self, **options: Any) -> Any:
+        from edgeship.targets.base import get_target, runner_for
+
+        if self.source is not None:
+            return get_target("torch").runner(self.source, threads=options.get("threads"))
+        assert self.model is not None
+        return runner_for(self.model, self.runtime, **options)
+
+
+def precision_of(model: Model) -> str:
+    """A model's numeric precision: recorded by the stage that made it, else FP32."""
+    if "precision" in model.facts:
+        return str(model.facts["precision"])
+    for step in reversed(model.provenance):
+        p = step.config.get("precision") or step.config.get("kind")
+        if p:
+            return str(p)
+    return "fp32"
+
+
+def resolve_subject(spec: Any, runtime: str | None = None, trust_pickle: bool = False) -> Subject:
+    """Turn a spec (path, ``zoo:`` name, Model, TorchSource) into a Subject."""
+    from edgeship.zoo.base import TorchSource
+
+    if isinstance(spec, Subject):
+        return spec
+    if isinstance(spec, TorchSource):
+        return Subject(spec.name, spec.io, "fp32", spec.task, spec.gates, source=spec, eval_data=spec.eval_data)
+    if isinstance(spec, Model):
+        task = str(spec.facts.get("task", "other"))
+        return Subject(str(spec.path), spec.io, precision_of(spec), task, tuple(spec.facts.get("gates", ())),
+                       model=spec, runtime=runtime)
+    text = str(spec)
+    if text.endswith(".npz") and golden_io.is_golden(text):
+        ins, outs, labels, meta = golden_io.load_golden(text)
+        io = IOSpec(tuple(_spec_of(n, a) for n, a in ins[0].items()),
+                    tuple(_spec_of(n, a) for n, a in outs[0].items()))
+        return Subject(text, io, "fp32", meta.get("task", "other"), tuple(meta.get("gates", ())),
+                       golden=(ins, outs, labels))
+    if text.startswith("zoo:") or ".py:" in text or text.endswith(".pt2") or (Path(text).is_dir() and
+                                                                              (Path(text) / "config.json").exists()):
+        from edgeship.export.sources import load_source
+
+        src = load_source(text, trust_pickle=trust_pickle)
+        return resolve_subject(src, runtime)
+    return resolve_subject(Model.open(text), runtime)
+
+
+def _spec_of(name: str, a: np.ndarray) -> Any:
+    from edgeship.core.artifact import TensorSpec
+
+    return TensorSpec(name, str(a.dtype), tuple(a.shape))
+
+
+@dataclasses.dataclass
+class CandidateResult:
+    name: str
+    precision: str
+    status: str  # "pass", "fail", "not_run", "error"
+    outputs: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    summary: dict[str, Any] = dataclasses.field(default_factory=dict)
+    gates: list[str] = dataclasses.field(default_factory=list)
+    why: str = ""
+    tightest: list[str] = dataclasses.field(default_factory=list)
+    load_time_s: float | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class CheckResult:
+    reference: str
+    data: str
+    samples: int
+    rows: int
+    candidates: list[CandidateResult]
+    reference_outputs: list[Feeds] = dataclasses.field(default_factory=list, repr=False)
+    inputs: list[Feeds] = dataclasses.field(default_factory=list, repr=False)
+    labels: np.ndarray | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.status in ("pass",) for c in self.candidates)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reference": self.reference, "data": self.data, "samples": self.samples, "rows": self.rows,
+                "passed": self.passed, "candidates": [c.to_dict() for c in self.candidates]}
+
+    def save_golden(self, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
+        return golden_io.save_golden(path, self.inputs, self.reference_outputs, self.labels, meta)
+
+
+def run_all(runner: Any, samples: list[Feeds], progress: Any = None) -> list[Feeds]:
+    outs = []
+    with runner as r:
+        for s in samples:
+            outs.append(r.infer(s))
+            if progress is not None:
+                progress()
+    return outs
+
+
+def _match_outputs(ref: Feeds, cand: Feeds, where: str) -> dict[str, str]:
+    """Reference output name → candidate output name: by name, else by position (converters rename)."""
+    if set(ref) <= set(cand):
+        return {n: n for n in ref}
+    if len(ref) == len(cand):
+        return dict(zip(ref, cand, strict=True))
+    raise BadInput(f"{where}: outputs {', '.join(cand)} do not match the reference's {', '.join(ref)}")
+
+
+def check(reference: Any, candidates: list[Any], data: str | Dataset | None = None,
+          gates: list[str] | tuple[str, ...] | None = None, shapes: dict[str, tuple[int, ...]] | None = None,
+          limit: int | None = None, runtime: str | None = None, threads: int | None = None,
+          trust_pickle: bool = False, progress: bool = False) -> CheckResult:
+    """Run ``reference`` and each candidate on the same inputs; judge each candidate by its gates.
+
+    Gates apply to every candidate; without them each candidate gets the defaults of its precision
+    (see ``edgeship.check.gates``). Raises BadInput on unusable inputs; gate failures are results.
+    """
+    ref = resolve_subject(reference, trust_pickle=trust_pickle)
+    subjects = [resolve_subject(c, runtime, trust_pickle) for c in candidates]
+    user_gates = parse_gates(gates) if gates else None
+    io = ref.io if ref.golden is None else (subjects[0].io if subjects else ref.io)
+
+    if ref.golden is not None:
+        samples, ref_outs, labels = ref.golden
+        if data is not None:
+            raise BadInput("the reference is a golden .npz: its inputs are the data; drop --data")
+        samples = samples[:limit] if limit else samples
+        ref_outs = ref_outs[: len(samples)]
+        data_name = ref.name
+        for s in subjects:
+            _fit_golden_inputs(samples, s.io, ref.name)
+    else:
+        data = data if data is not None else ref.eval_data
+        if data is None:
+            raise BadInput("no data to compare on; give --data (data:NAME, an .npz, a folder of .npy) "
+                           "or data:synthetic with --shape")
+        ds = load_data(data, io, shapes=shapes, limit=limit)
+        samples, labels, data_name = ds.samples, ds.labels, ds.name
+        ref_outs = _run(ref, samples, threads, progress, "reference")
+    rows = sum(next(iter(o.values())).shape[0] for o in ref_outs) if ref_outs else 0
+    if labels is not None and len(labels) != rows:
+        labels = None  # labels for another sample count: accuracy cannot be computed
+
+    results = []
+    for subj in subjects:
+        results.append(_judge(subj, ref, samples, ref_outs, labels, user_gates, threads, progress))
+    return CheckResult(ref.name, data_name, len(samples), rows, results, ref_outs, samples, labels)
+
+
+def _fit_golden_inputs(samples: list[Feeds], io: IOSpec, where: str) -> None:
+    from edgeship.core.data import validate_data
+
+    validate_data(Dataset(where, samples), io)
+
+
+def _run(subj: Subject, samples: list[Feeds], threads: int | None, progress: bool, label: str) -> list[Feeds]:
+    opts = {"threads": threads} if threads else {}
+    if not progress:
+        return run_all(subj.runner(**opts), samples)
+    from edgeship.report.progress import progress_bar
+
+    with progress_bar(f"{label}: {Path(subj.name).name}", total=len(samples)) as advance:
+        return run_all(subj.runner(**opts), samples, advance)
+
+
+def _judge(subj: Subject, ref: Subject, samples: list[Feeds], ref_outs: list[Feeds], labels: np.ndarray | None,
+           user_gates: list[Gate] | None, threads: int | None, progress: bool) -> CandidateResult:
+    gates = user_gates or default_gates(subj.precision, subj.task if subj.task != "other" else ref.task,
+                                        subj.gates or ref.gates)
+    res = CandidateResult(subj.name, subj.precision, "error", gates=[str(g) for g in gates])
+    try:
+        runner = subj.runner(**({"threads": threads} if threads else {}))
+        if progress:
+            from edgeship.report.progress import progress_bar
+
+            with progress_bar(f"candidate: {Path(subj.name).name}", total=len(samples)) as advance:
+                outs = run_all(runner, samples, advance)
+        else:
+            outs = run_all(runner, samples)
+        res.load_time_s = runner.load_time_s
+    except NotRunnableHere as exc:
+        res.status, res.why = "not_run", str(exc)
+        return res
+    except EdgeshipError as exc:
+        res.status, res.why = "error", str(exc)
+        return res
+    mapping = _match_outputs(ref_outs[0], outs[0], subj.name)
+    classifier = True if ref.task == "classification" else (False if ref.task == "embedding" else None)
+    for rname, cname in mapping.items():
+        try:
+            res.outputs[rname] = output_metrics([o[rname] for o in ref_outs], [o[cname] for o in outs], labels,
+                                                classifier)
+        except ValueError as exc:
+            res.status, res.why = "error", f"output {rname!r}: {exc}"
+            return res
+    res.summary = worst_case(res.outputs)
+    passed, why = evaluate_gates(gates, res.summary)
+    res.status = "pass" if passed else "fail"
+    if not passed:
+        worst = _worst_output(res.outputs, gates)
+        why = f"{why} (worst output: {worst})" if worst and len(res.outputs) > 1 else why
+    res.why = why
+    res.tightest = [t for g in gates if (t := g.tightest(res.summary))]
+    return res
+
+
+def _worst_output(per_output: dict[str, dict[str, Any]], gates: list[Gate]) -> str | None:
+    for g in gates:
+        for name, m in per_output.items():
+            ok, _ = g.evaluate(m)
+            if not ok:
+                return name
+    return None

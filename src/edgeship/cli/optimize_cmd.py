@@ -1,0 +1,95 @@
+"""``edgeship optimize``: the whole matrix (variants × targets), judged and timed, into one report."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+EPILOG = """\
+steps: export to ONNX (FP32) → golden outputs on held-out data (PyTorch eager for a torch source) →
+build each variant → convert per target → check against the golden outputs on the target runtime →
+benchmark → report. The run folder keeps the recipe, every file, each step's record and the reports:
+report.json (for tools), report.md and report.html. Re-running reuses the steps whose inputs did not change.
+
+examples:
+  edgeship optimize --model zoo:digits-cnn --data data:digits-test --out runs/digits
+  edgeship optimize --model zoo:minilm --data data:sentences --seq 32 --out runs/minilm
+  edgeship optimize recipe.yaml
+  edgeship optimize --model net.py:build --data inputs.npz --gate cosine_min>=0.99
+
+exit codes: 0 a variant passed its gate on every target · 1 no variant passed on some target · 2 bad input
+"""
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("optimize", help="export, build variants, check, benchmark and report in one run",
+                       description="Run the optimize pipeline from flags or a recipe YAML.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("recipe", nargs="?", help="a recipe YAML/JSON file (flags below override its fields)")
+    p.add_argument("--model", help="zoo:NAME, file.py:factory, model.pt2, a Hugging Face folder, or model.onnx")
+    p.add_argument("--data", help="held-out evaluation data (default: the model's own)")
+    p.add_argument("--calib", help="calibration data (default: the model's own)")
+    p.add_argument("--out", help="run folder (default runs/<model name>)")
+    p.add_argument("--variants", help="comma-separated variants (default fp32)")
+    p.add_argument("--targets", help="comma-separated targets (default onnxruntime)")
+    p.add_argument("--gate", action="append", default=None, metavar="EXPR",
+                   help="gate for lossy variants, e.g. cosine_min>=0.98 (repeatable; default: the model's)")
+    p.add_argument("--batch", type=int, help="benchmark batch size (default 1)")
+    p.add_argument("--seq", type=int, help="benchmark sequence length for text models (default 32)")
+    p.add_argument("--threads", type=int, help="intra-op threads (default: usable cores)")
+    p.add_argument("--limit", type=int, help="use at most N held-out samples")
+    p.add_argument("--trust-pickle", action="store_true", help="allow pickle checkpoints (runs their code)")
+    p.add_argument("--json", action="store_true", help="print the report JSON")
+    p.set_defaults(func=run)
+
+
+def build_recipe(args: argparse.Namespace) -> Any:
+    from edgeship.core.errors import UsageError
+    from edgeship.pipeline.recipe import OptimizeRecipe
+
+    base: dict[str, Any] = OptimizeRecipe.load(args.recipe).to_dict() if args.recipe else {}
+    base.pop("kind", None)
+    flags = {"model": args.model, "data": args.data, "calib": args.calib, "out": args.out, "batch": args.batch,
+             "seq": args.seq, "threads": args.threads, "limit": args.limit}
+    base.update({k: v for k, v in flags.items() if v is not None})
+    if args.variants:
+        base["variants"] = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if args.targets:
+        base["targets"] = [t.strip() for t in args.targets.split(",") if t.strip()]
+    if args.gate:
+        base["gates"] = args.gate
+    if args.trust_pickle:
+        base["trust_pickle"] = True
+    if not base.get("model"):
+        raise UsageError("give a recipe file or --model (for example: edgeship optimize --model zoo:digits-cnn)")
+    return OptimizeRecipe.from_dict(base)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgeship.pipeline.optimize import optimize
+
+    report = optimize(build_recipe(args))
+    if args.json:
+        from edgeship.cli.common import print_json
+
+        print_json(report)
+    else:
+        print_summary(report)
+    targets = {r["target"] for r in report["variants"] if r.get("status") != "not_run"}
+    chosen = {r["target"] for r in report["variants"] if r.get("chosen")}
+    return 0 if targets <= chosen else 1
+
+
+def print_summary(report: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from edgeship.cli.common import console as console_
+    from edgeship.report.writers import HEADER, _rows
+
+    console = console_()
+    table = Table(*HEADER, title=f"{report['model']}", box=None)
+    for row in _rows(report):
+        table.add_row(*row)
+    console.print(table)
+    run_dir = report["run_dir"]
+    console.print(f"reports: {run_dir}/report.html · {run_dir}/report.md · {run_dir}/report.json")

@@ -1,0 +1,65 @@
+"""The optimize recipe: what to build, where to run it and how to judge it; the CLI writes one from
+its flags, a YAML file gives one directly, and the run directory keeps a copy (reproducible, diffable).
+
+```yaml
+model: zoo:minilm          # zoo:NAME, file.py:factory, model.pt2, a Hugging Face folder, or model.onnx
+data: data:sentences:test  # held-out evaluation data (default: the model's own)
+calib: data:sentences:calib
+variants: [fp32]           # precisions/methods to build (more come with quantization)
+targets: [onnxruntime]
+gates: ["cosine_mean>=0.995", "cosine_min>=0.98"]   # for lossy variants (default: the model's)
+batch: 1
+seq: 32
+out: runs/minilm
+```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+from edgeship.core.config import Config
+from edgeship.core.errors import BadInput
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizeRecipe(Config):
+    kind: ClassVar[str] = "optimize"
+
+    model: str = ""
+    data: str | None = None
+    calib: str | None = None
+    out: str | None = None
+    variants: tuple[str, ...] = ("fp32",)
+    targets: tuple[str, ...] = ("onnxruntime",)
+    gates: tuple[str, ...] = ()
+    batch: int = 1
+    seq: int | None = None
+    threads: int | None = None
+    limit: int | None = None
+    bench_min_time_s: float = 2.0
+    baseline: bool = True  # benchmark PyTorch eager FP32 beside the variants
+    export: dict[str, Any] = dataclasses.field(default_factory=dict)  # ExportConfig fields
+    trust_pickle: bool = False
+
+    def validate(self) -> None:
+        if not self.model:
+            raise BadInput("recipe: 'model' is required (zoo:NAME, file.py:factory, .pt2, HF folder, .onnx)")
+        if self.batch < 1:
+            raise BadInput(f"recipe: batch {self.batch} must be at least 1")
+        if self.limit is not None and self.limit < 1:
+            raise BadInput(f"recipe: limit {self.limit} must be at least 1")
+        if not self.variants:
+            raise BadInput("recipe: give at least one variant (e.g. fp32)")
+        if not self.targets:
+            raise BadInput("recipe: give at least one target (e.g. onnxruntime)")
+        from edgeship.check.gates import parse_gates
+
+        parse_gates(self.gates)
+
+    def run_name(self) -> str:
+        base = self.model.removeprefix("zoo:").rstrip("/").split("/")[-1]
+        for suffix in (".onnx", ".pt2", ".py"):
+            base = base.removesuffix(suffix)
+        return base.split(":")[0] or "model"

@@ -1,0 +1,65 @@
+"""``RunStore``: one run directory holds every step's output and result; re-running reuses a step
+whose inputs (its key) are unchanged and whose files are still there, unmodified."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from edgeship.core import atomic
+from edgeship.core.artifact import file_sha256
+from edgeship.report.progress import status
+
+
+def key_digest(key: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class RunStore:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.steps = self.root / "steps"
+        self.steps.mkdir(parents=True, exist_ok=True)
+        self.reused: list[str] = []
+        self.ran: list[str] = []
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    def step(self, name: str, key: dict[str, Any], fn: Callable[[], dict[str, Any]],
+             files: Callable[[dict[str, Any]], list[str]] | None = None) -> dict[str, Any]:
+        """Run ``fn`` unless a finished result with the same key exists. ``files`` lists, from a
+        result, the run-dir-relative files it produced; a changed or missing file reruns the step."""
+        record_path = self.steps / f"{name}.json"
+        digest = key_digest(key)
+        if record_path.is_file():
+            try:
+                record = json.loads(record_path.read_text())
+            except json.JSONDecodeError:
+                record = {}
+            if record.get("key") == digest and self._files_intact(record):
+                self.reused.append(name)
+                status(f"  {name}: reused (unchanged)")
+                return record["result"]
+        t0 = time.perf_counter()
+        status(f"  {name}: running ...")
+        result = fn()
+        took = time.perf_counter() - t0
+        produced = files(result) if files else []
+        record = {"key": digest, "key_detail": key, "seconds": round(took, 2), "result": result,
+                  "files": {f: file_sha256(self.root / f) for f in produced if (self.root / f).exists()}}
+        atomic.write_json(record_path, record)
+        self.ran.append(name)
+        status(f"  {name}: done in {took:.1f} s")
+        return result
+
+    def _files_intact(self, record: dict[str, Any]) -> bool:
+        for rel, sha in record.get("files", {}).items():
+            p = self.root / rel
+            if not p.exists() or file_sha256(p) != sha:
+                return False
+        return True
