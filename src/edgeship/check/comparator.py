@@ -67,7 +67,7 @@ def resolve_subject(spec: Any, runtime: str | None = None, trust_pickle: bool = 
     if isinstance(spec, Subject):
         return spec
     if isinstance(spec, TorchSource):
-        return Subject(spec.name, spec.io, "fp32", spec.task, spec.gates, source=spec, eval_data=spec.eval_data)
+        return Subject(spec.name, spec.io, "fp32", spec.task, spec.gate, source=spec, eval_data=spec.eval_data)
     if isinstance(spec, Model):
         task = str(spec.facts.get("task", "other"))
         return Subject(str(spec.path), spec.io, precision_of(spec), task, tuple(spec.facts.get("gates", ())),

@@ -50,7 +50,7 @@ def optimize(recipe: OptimizeRecipe | str | Path | dict[str, Any]) -> dict[str, 
     source = load_source(r.model, trust_pickle=r.trust_pickle)
     is_torch = not isinstance(source, Model)
     task = source.facts.get("task", "other") if isinstance(source, Model) else source.task
-    gates = tuple(r.gates) or tuple(getattr(source, "gates", ()) or ())
+    gates = tuple(r.gates) or tuple(getattr(source, "gate", ()) or ())
     eval_spec = r.data or getattr(source, "eval_data", None)
     calib_spec = r.calib or getattr(source, "calib_data", None)
     if eval_spec is None:
@@ -58,13 +58,15 @@ def optimize(recipe: OptimizeRecipe | str | Path | dict[str, Any]) -> dict[str, 
 
     # 1. the FP32 ONNX source of every variant
     fp32_path = run_dir / "fp32.onnx"
-    export_note = store.step("export", {"model": r.model, "export": r.export, "edgeship": __version__},
+    export_note = store.step("export", {"model": r.model, "content": _fingerprint(r.model), "export": r.export,
+                                        "edgeship": __version__},
                              functools.partial(_export, source, fp32_path, r), files=lambda _: ["fp32.onnx"])
     fp32 = Model.open(fp32_path)
 
     # 2. golden outputs on the held-out data: PyTorch eager for a torch source, else ONNX Runtime
     golden_path = run_dir / "golden.npz"
-    golden = store.step("golden", {"model": r.model, "data": eval_spec, "limit": r.limit,
+    golden = store.step("golden", {"model": r.model, "content": _fingerprint(r.model), "data": eval_spec,
+                                   "data_content": _fingerprint(eval_spec), "limit": r.limit,
                                    "fp32": file_sha256(fp32_path) if not is_torch else None, "gates": gates},
                         functools.partial(_golden, source if is_torch else fp32, fp32, eval_spec, r.limit,
                                           golden_path, task, gates),
@@ -263,6 +265,20 @@ def _bench(model: str, data: str, r: OptimizeRecipe, seq: int | None, runtime: s
         return {"error": str(exc)}
     res.pop("system", None)
     return res
+
+
+def _fingerprint(spec: str | None) -> str | None:
+    """Content hash of a file-based spec (model.onnx, net.py:build, data.npz), so edits rerun steps."""
+    if not spec or spec.startswith(("zoo:", "data:")):
+        return None
+    path = Path(spec)
+    if not path.exists() and ":" in spec:
+        path = Path(spec.rsplit(":", 1)[0])
+    if path.is_file():
+        return file_sha256(path)
+    if path.is_dir():
+        return file_sha256(path)
+    return None
 
 
 def _has_sequence_dim(model: Model) -> bool:
