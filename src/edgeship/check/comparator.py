@@ -54,9 +54,8 @@ def precision_of(model: Model) -> str:
     if "precision" in model.facts:
         return str(model.facts["precision"])
     for step in reversed(model.provenance):
-        p = step.config.get("precision") or step.config.get("kind")
-        if p:
-            return str(p)
+        if step.config.get("precision"):
+            return str(step.config["precision"])
     return "fp32"
 
 
@@ -159,14 +158,18 @@ def _match_outputs(ref: Feeds, cand: Feeds, where: str) -> dict[str, str]:
 def check(reference: Any, candidates: list[Any], data: str | Dataset | None = None,
           gates: list[str] | tuple[str, ...] | None = None, shapes: dict[str, tuple[int, ...]] | None = None,
           limit: int | None = None, runtime: str | None = None, threads: int | None = None,
-          trust_pickle: bool = False, progress: bool = False) -> CheckResult:
+          trust_pickle: bool = False, progress: bool = False, precision: str | None = None) -> CheckResult:
     """Run ``reference`` and each candidate on the same inputs; judge each candidate by its gates.
 
     Gates apply to every candidate; without them each candidate gets the defaults of its precision
-    (see ``edgeship.check.gates``). Raises BadInput on unusable inputs; gate failures are results.
+    (``precision`` overrides what the files record; see ``edgeship.check.gates``). Raises BadInput on
+    unusable inputs; gate failures are results.
     """
     ref = resolve_subject(reference, trust_pickle=trust_pickle)
     subjects = [resolve_subject(c, runtime, trust_pickle) for c in candidates]
+    if precision:
+        for s in subjects:
+            s.precision = precision
     user_gates = parse_gates(gates) if gates else None
     io = ref.io if ref.golden is None else (subjects[0].io if subjects else ref.io)
 

@@ -209,8 +209,9 @@ def _variant_on_target(store: RunStore, r: OptimizeRecipe, run_dir: Path, vname:
     row["path"] = model_rel
     row["size_bytes"] = Model.open(path).size_bytes
     sha = file_sha256(path)
-    chk = store.step(f"check-{vname}-{tname}", {"model": sha, "golden": file_sha256(golden), "runtime": tname},
-                     functools.partial(_check, golden, path, tname, r.threads))
+    chk = store.step(f"check-{vname}-{tname}", {"model": sha, "golden": file_sha256(golden), "runtime": tname,
+                                                "precision": precision},
+                     functools.partial(_check, golden, path, tname, r.threads, precision))
     row["metrics"] = {k: v for k, v in chk.get("summary", {}).items() if k != "nonfinite"}
     row["per_output"] = chk.get("outputs", {})
     row["gate"] = {"passed": chk["status"] == "pass", "why": chk.get("why", ""), "gates": chk.get("gates", [])}
@@ -243,10 +244,10 @@ def _convert(target: Any, run_dir: Path, model_rel: str, precision: str, calib_s
     return {"path": str(converted.path.relative_to(run_dir))}
 
 
-def _check(golden: Path, model: Path, runtime: str, threads: int | None) -> dict[str, Any]:
+def _check(golden: Path, model: Path, runtime: str, threads: int | None, precision: str) -> dict[str, Any]:
     from edgeship.check.comparator import check
 
-    result = check(str(golden), [str(model)], runtime=runtime, threads=threads)
+    result = check(str(golden), [str(model)], runtime=runtime, threads=threads, precision=precision)
     return result.candidates[0].to_dict()
 
 

@@ -49,7 +49,7 @@ def _rows(report: dict[str, Any]) -> list[list[str]]:
         fp32 = next((r for r in report["variants"] if r["id"] == "fp32@onnxruntime" and r.get("latency_ms")), None)
         x_ort = fp32["latency_ms"]["p50"] / lat["p50"] if fp32 else None
         out.append(["pytorch eager (reference)", base["target"], "fp32", "–", _f(lat["p50"]), _f(lat["p90"]),
-                    _f(lat["p99"]), _f(x_ort, ".2f") + ("×" if x_ort else ""), "1.00×", "1 / 1", "–", "–",
+                    _f(lat["p99"]), _f(x_ort, ".3g") + ("×" if x_ort else ""), "1.00×", "1 / 1", "–", "–",
                     "reference", ""])
     for r in report["variants"]:
         m = r.get("metrics", {})
