@@ -63,3 +63,11 @@ def test_cli_exit_codes(tmp_path, models, capsys):
     np.savez(tmp_path / "nan.npz", x=np.full((2, 16), np.nan, np.float32))
     assert main(["check", str(ref), str(near), "--data", str(tmp_path / "nan.npz")]) == 2
     assert main(["check", str(ref), str(near), "--data", "data:synthetic", "--gate", "cosine>=1"]) == 2
+
+
+def test_failure_is_localised_to_the_first_diverging_node(tmp_path, models):
+    ref, _, far = models  # far perturbs fc2's weight: fc1 and relu match, fc2 is where it starts
+    res = check(str(ref), [str(far)], data="data:synthetic", limit=8)
+    div = res.candidates[0].first_divergence
+    assert div is not None and div["node"] == "fc2" and div["op_type"] == "MatMul"
+    assert div["compared"] == 4  # h0, h1, h2 matched before h3 diverged

@@ -104,6 +104,7 @@ class CandidateResult:
     why: str = ""
     tightest: list[str] = dataclasses.field(default_factory=list)
     load_time_s: float | None = None
+    first_divergence: dict[str, Any] | None = None  # where the error first appears (ONNX vs ONNX)
 
     @property
     def passed(self) -> bool:
@@ -254,7 +255,21 @@ def _judge(subj: Subject, ref: Subject, samples: list[Feeds], ref_outs: list[Fee
         why = f"{why} (worst output: {worst})" if worst and len(res.outputs) > 1 else why
     res.why = why
     res.tightest = [t for g in gates if (t := g.tightest(res.summary))]
+    if not passed and ref.model is not None and ref.model.format == "onnx" and subj.model is not None \
+            and subj.model.format == "onnx":
+        res.first_divergence = localize(ref.model, subj.model, samples)
     return res
+
+
+def localize(reference: Model, candidate: Model, samples: list[Feeds], max_samples: int = 8) -> dict[str, Any] | None:
+    """Where the error first appears, or None when the graphs share no tensor that diverges."""
+    from edgeship.check.localize import first_divergence
+
+    try:
+        div = first_divergence(reference, candidate, samples[:max_samples])
+    except Exception:  # localisation is a diagnosis aid; a graph it cannot expose must not hide the verdict
+        return None
+    return div.to_dict() if div else None
 
 
 def _worst_output(per_output: dict[str, dict[str, Any]], gates: list[Gate]) -> str | None:

@@ -86,6 +86,10 @@ def print_check(result: Any) -> None:
         console.print(table)
         if cand.tightest:
             console.print(f"  tightest passing tolerance: {', '.join(cand.tightest)}")
+        if cand.first_divergence:
+            d = cand.first_divergence
+            console.print(f"  error first appears at tensor {d['tensor']!r} (node {d['node']!r}, {d['op_type']}): "
+                          f"cosine_min {d['cosine_min']:.6f}, rel_err_max {d['rel_err_max']:.3g}")
 
 
 def _fmt(v: Any) -> str:

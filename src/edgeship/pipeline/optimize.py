@@ -216,6 +216,8 @@ def _variant_on_target(store: RunStore, r: OptimizeRecipe, run_dir: Path, vname:
     row["per_output"] = chk.get("outputs", {})
     row["gate"] = {"passed": chk["status"] == "pass", "why": chk.get("why", ""), "gates": chk.get("gates", [])}
     row["tightest"] = chk.get("tightest", [])
+    if chk.get("first_divergence"):
+        row["first_divergence"] = chk["first_divergence"]
     row["status"] = chk["status"]
     if chk["status"] in ("not_run", "error"):
         return row
@@ -248,7 +250,13 @@ def _check(golden: Path, model: Path, runtime: str, threads: int | None, precisi
     from edgeship.check.comparator import check
 
     result = check(str(golden), [str(model)], runtime=runtime, threads=threads, precision=precision)
-    return result.candidates[0].to_dict()
+    cand = result.candidates[0]
+    fp32 = model.parent / "fp32.onnx"
+    if cand.status == "fail" and model.suffix == ".onnx" and fp32.exists() and model != fp32:
+        from edgeship.check.comparator import localize
+
+        cand.first_divergence = localize(Model.open(fp32), Model.open(model), result.inputs)
+    return cand.to_dict()
 
 
 def _bench_key(r: OptimizeRecipe, seq: int | None, runtime: str, model: str) -> dict[str, Any]:

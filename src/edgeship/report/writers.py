@@ -85,6 +85,10 @@ def to_markdown(report: dict[str, Any]) -> str:
         lines.append(f"- **{r['id']}**: {r['gate']['why'] or r.get('status')}")
         if r.get("tightest"):
             lines.append(f"  - tightest passing tolerance: {', '.join(r['tightest'])}")
+        if r.get("first_divergence"):
+            d = r["first_divergence"]
+            lines.append(f"  - error first appears at node `{d['node']}` ({d['op_type']}), tensor `{d['tensor']}`: "
+                         f"cosine_min {d['cosine_min']:.5f}")
     s = report.get("system", {})
     lines += ["", "## Columns", ""] + [f"- **{k}**: {v}" for k, v in COLUMNS.items()]
     lines += ["", f"System: {s.get('cpu')}, {s.get('usable_cores')} cores, flags {' '.join(s.get('flags', []))}; "
