@@ -1,0 +1,144 @@
+"""Publishing models to the update repository, one file or the chosen variants of an optimize run.
+
+A release is two TUF targets: ``models/NAME/VERSION/FILE`` (the model) and
+``models/NAME/VERSION/golden.npz`` (held-out inputs and reference outputs). The model's custom
+metadata, signed with the targets role, carries what a device needs to decide before downloading
+(runtime, format, precision, IO spec, minimum agent version) and what its health check needs after
+(golden file, gates, latency budget)::
+
+    {"edgeship": {"kind": "model", "name": "digits-cnn", "version": "1.0.0", "format": "onnx",
+                  "target_runtime": "onnxruntime-cpu", "precision": "fp32", "io": {...},
+                  "gates": ["cosine_min>=0.98"], "latency_budget_us": 1500, "min_agent_version": "0.1.0",
+                  "sha256": "...", "golden": "models/digits-cnn/1.0.0/golden.npz"}}
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from edgeship.core.errors import BadInput
+from edgeship.ship.repository import ShipRepository, check_name
+
+LATENCY_BUDGET_FACTOR = 3.0  # budget = 3 × the p99 measured when the model was benchmarked
+DEFAULT_GATES = ("cosine_min>=0.99",)
+
+
+def model_name_of(text: str) -> str:
+    """A repository-safe model name from a source name such as ``zoo:digits-cnn`` or ``digits.onnx``."""
+    base = text.rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+    base = re.sub(r"\.(onnx|tflite|pte|pt2|engine|mlpackage)$", "", base)
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "model"
+
+
+def release_metadata(model_path: Path, name: str, version: str, golden_target: str, runtime: str,
+                     precision: str, gates: list[str], latency_budget_ms: float | None,
+                     min_agent_version: str) -> dict[str, Any]:
+    from edgeship.core.artifact import Model, file_sha256
+
+    model = Model.open(model_path)
+    return {"edgeship": {
+        "kind": "model", "name": name, "version": version, "format": model.format, "target_runtime": runtime,
+        "precision": precision, "io": model.io.to_dict(), "gates": list(gates),
+        # Canonical JSON (what TUF signs) has no floats: the budget travels in whole microseconds.
+        "latency_budget_us": None if latency_budget_ms is None else round(latency_budget_ms * 1000),
+        "min_agent_version": min_agent_version,
+        "sha256": file_sha256(model_path), "golden": golden_target}}
+
+
+def publish_model(repo: ShipRepository, model_path: str | Path, golden: str | Path, channel: str, version: str,
+                  name: str | None = None, runtime: str = "onnxruntime-cpu", precision: str = "fp32",
+                  gates: list[str] | tuple[str, ...] | None = None, latency_budget_ms: float | None = None,
+                  min_agent_version: str | None = None) -> dict[str, Any]:
+    """Publish one model file with its golden file on ``channel``; returns the release summary."""
+    from edgeship import __version__
+    from edgeship.check.golden import is_golden
+
+    model_path, golden = Path(model_path), Path(golden)
+    if not model_path.is_file():
+        raise BadInput(f"model file {str(model_path)!r} not found")
+    if model_path.with_name(model_path.name + ".data").exists():
+        raise BadInput(f"{model_path.name} keeps its weights in a separate .data file; re-save it as one file "
+                       "(models under 2 GB) before publishing")
+    if not is_golden(golden):
+        raise BadInput(f"golden file {str(golden)!r} not found or not a golden .npz; make one with "
+                       "edgeship check --save-golden")
+    name = check_name("model name", name or model_name_of(model_path.name))
+    check_name("version", version)
+    check_name("channel", channel)
+    folder = f"models/{name}/{version}"
+    target = f"{folder}/{model_path.name}"
+    existing = repo.targets()
+    if target in existing or f"{folder}/golden.npz" in existing:
+        raise BadInput(f"{name} {version} is already published; give a new --version")
+    custom = release_metadata(model_path, name, version, f"{folder}/golden.npz", runtime, precision,
+                              list(gates or DEFAULT_GATES), latency_budget_ms, min_agent_version or __version__)
+    previous = repo.channel(channel)["models"].get(name)
+    repo.add_targets({target: (model_path, custom), f"{folder}/golden.npz": (golden, {"edgeship": {
+        "kind": "golden", "model": target}})}, {channel: {name: target}})
+    return {"name": name, "version": version, "channel": channel, "target": target, "previous": previous,
+            "runtime": runtime, "precision": precision, "sha256": custom["edgeship"]["sha256"],
+            "latency_budget_ms": latency_budget_ms, "gates": custom["edgeship"]["gates"]}
+
+
+def chosen_variants(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The variants of ``run_dir/report.json`` to ship: those marked chosen, else the fastest passing
+    one per target."""
+    f = run_dir / "report.json"
+    if not f.is_file():
+        raise BadInput(f"{str(run_dir)!r} has no report.json; run edgeship optimize first or give a model file")
+    try:
+        report = json.loads(f.read_text())
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"{f}: not valid JSON ({exc.msg})") from None
+    variants = report.get("variants") or []
+    chosen = [v for v in variants if v.get("chosen")]
+    if not chosen:
+        best: dict[str, dict[str, Any]] = {}
+        for v in variants:
+            if not (v.get("gate") or {}).get("passed"):
+                continue
+            p50 = (v.get("latency_ms") or {}).get("p50", float("inf"))
+            t = v.get("target", "?")
+            if t not in best or p50 < (best[t].get("latency_ms") or {}).get("p50", float("inf")):
+                best[t] = v
+        chosen = list(best.values())
+    if not chosen:
+        raise BadInput(f"{f}: no variant passed its gate; nothing to publish")
+    return report, chosen
+
+
+def publish_run(repo: ShipRepository, run_dir: str | Path, channel: str, version: str,
+                min_agent_version: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
+    """Publish the chosen variants of an optimize run (one release per target runtime)."""
+    run_dir = Path(run_dir)
+    report, chosen = chosen_variants(run_dir)
+    golden = run_dir / report.get("golden", "golden.npz")
+    base = name or model_name_of(str(report.get("model", run_dir.name)))
+    releases = []
+    for v in chosen:
+        path = Path(v["path"])
+        if not path.is_absolute():
+            path = run_dir / path
+        p99 = (v.get("latency_ms") or {}).get("p99")
+        budget = round(LATENCY_BUDGET_FACTOR * float(p99), 3) if p99 else None
+        rel_name = base if len(chosen) == 1 else f"{base}-{model_name_of(v.get('target', 'target'))}"
+        releases.append(publish_model(
+            repo, path, golden, channel, version, name=rel_name, runtime=v.get("target", "onnxruntime-cpu"),
+            precision=v.get("precision", "fp32"), gates=list(report.get("gates") or DEFAULT_GATES),
+            latency_budget_ms=budget, min_agent_version=min_agent_version))
+    return releases
+
+
+def publish(repo: ShipRepository | str | Path, source: str | Path, channel: str, version: str,
+            golden: str | Path | None = None, **options: Any) -> list[dict[str, Any]]:
+    """``ship publish``: a run directory (its chosen variants) or a model file with ``golden``."""
+    repo = repo if isinstance(repo, ShipRepository) else ShipRepository(repo)
+    src = Path(source)
+    if src.is_dir():
+        return publish_run(repo, src, channel, version, options.get("min_agent_version"), options.get("name"))
+    if golden is None:
+        raise BadInput("publishing a model file needs --golden FILE.npz (inputs and reference outputs)")
+    return [publish_model(repo, src, golden, channel, version, **options)]

@@ -1,0 +1,128 @@
+"""Serve a repository's ``public/`` folder over plain HTTP (stdlib ThreadingHTTPServer, loopback by
+default). Any static web server or object store can serve the same folder; this one adds HTTP range
+requests so devices can resume interrupted downloads."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+from edgeship.core.errors import BadInput
+
+_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
+
+
+class RangeRequestHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files with ``Range: bytes=N-`` support (206 Partial Content), no directory listings."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive: a device fetches several files per update
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log = getattr(self.server, "request_log", None)
+        if log is not None:
+            log.append(f"{self.command} {self.path} {args[1] if len(args) > 1 else ''}".strip())
+
+    def list_directory(self, path: str) -> None:  # type: ignore[override]
+        self.send_error(404, "no listing")
+        return None
+
+    def send_head(self) -> Any:
+        path = self.translate_path(self.path)
+        if os.path.isdir(path) or not os.path.isfile(path):
+            self.send_error(404, "not found")
+            return None
+        match = _RANGE.match(self.headers.get("Range", ""))
+        fh = open(path, "rb")  # noqa: SIM115 - handed to copyfile by the base class
+        size = os.fstat(fh.fileno()).st_size
+        if match:
+            start = int(match.group(1))
+            end = int(match.group(2)) if match.group(2) else size - 1
+            if start >= size or end < start:
+                fh.close()
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{size}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
+            end = min(end, size - 1)
+            fh.seek(start)
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+            self.send_header("Content-Length", str(end - start + 1))
+            self._remaining = end - start + 1
+        else:
+            self.send_response(200)
+            self.send_header("Content-Length", str(size))
+            self._remaining = size
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Accept-Ranges", "bytes")
+        self.end_headers()
+        return fh
+
+    def copyfile(self, source: Any, outputfile: Any) -> None:
+        remaining = getattr(self, "_remaining", None)
+        while remaining is None or remaining > 0:
+            chunk = source.read(65536 if remaining is None else min(65536, remaining))
+            if not chunk:
+                break
+            outputfile.write(chunk)
+            if remaining is not None:
+                remaining -= len(chunk)
+
+
+class StaticServer:
+    """A running static server; ``url`` is its base URL. Use as a context manager or call ``stop()``."""
+
+    def __init__(self, folder: str | Path, host: str = "127.0.0.1", port: int = 0,
+                 handler: type[http.server.BaseHTTPRequestHandler] = RangeRequestHandler) -> None:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise BadInput(f"folder {str(folder)!r} to serve does not exist")
+        self.folder = folder
+        self.httpd = http.server.ThreadingHTTPServer((host, port), functools.partial(handler, directory=str(folder)))
+        self.httpd.daemon_threads = True
+        self.httpd.request_log = []  # type: ignore[attr-defined]
+        self.host, self.port = self.httpd.server_address[:2]
+        self.url = f"http://{self.host}:{self.port}"
+        self._thread: threading.Thread | None = None
+
+    @property
+    def requests(self) -> list[str]:
+        return self.httpd.request_log  # type: ignore[attr-defined,no-any-return]
+
+    def start(self) -> StaticServer:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                        daemon=True, name=f"static-{self.port}")
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever(poll_interval=0.5)
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> StaticServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_repository(repo: str | Path, host: str = "127.0.0.1", port: int = 0) -> StaticServer:
+    """A (not yet started) server for ``REPO/public``: metadata at ``URL/metadata``, targets at ``URL/targets``."""
+    from edgeship.ship.repository import REPO_FILE
+
+    repo = Path(repo)
+    public = repo / "public" if (repo / REPO_FILE).is_file() else repo
+    if not (public / "metadata").is_dir():
+        raise BadInput(f"{str(repo)!r} has no public/metadata folder; create the repository with: edgeship ship init")
+    return StaticServer(public, host, port)
