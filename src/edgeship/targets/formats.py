@@ -46,7 +46,8 @@ def inspect_pte(path: Path) -> IOSpec:
     try:
         meta = rt.Runtime.get().load_program(str(path)).metadata("forward")
     except (RuntimeError, ValueError) as exc:
-        raise BadInput(f"{str(path)!r} is not a loadable ExecuTorch program ({str(exc).splitlines()[0][:200]})") from None
+        first = str(exc).splitlines()[0][:200]
+        raise BadInput(f"{str(path)!r} is not a loadable ExecuTorch program ({first})") from None
 
     def spec(name: str, info: Any) -> TensorSpec:
         dtype = str(info.dtype()).rsplit(".", 1)[-1]

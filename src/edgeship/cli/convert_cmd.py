@@ -1,0 +1,139 @@
+"""``edgeship convert`` (one model to one target's format) and ``edgeship targets`` (what runs here)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from edgeship.cli.common import add_json_arg, print_json
+
+CONVERT_EPILOG = """\
+examples:
+  edgeship convert digits.onnx --target openvino -o digits.xml
+  edgeship convert digits.onnx --target tflite --precision int8 --calib data:digits-calib -o digits_int8.tflite
+  edgeship convert digits.onnx --target tflite --precision int8 --set int8_io=true -o digits_int8io.tflite
+  edgeship convert digits.onnx --target tflite-micro --calib data:digits-calib --set ram_bytes=65536 -o mcu.tflite
+  edgeship convert zoo:digits-cnn --target executorch --precision int8 --calib data:digits-calib -o digits.pte
+  edgeship convert zoo:digits-cnn --target coreml --precision palette4 -o digits.mlpackage
+
+Targets whose converter needs PyTorch (executorch, coreml) take the source (zoo:NAME, net.py:factory);
+the others take ONNX. `edgeship targets` lists precisions, options and what runs on this machine.
+"""
+
+TARGETS_EPILOG = """\
+examples:
+  edgeship targets
+  edgeship targets --json
+"""
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("convert", help="convert a model to a target's format (tflite, openvino, executorch, ...)",
+                       description="Convert an ONNX model (or a PyTorch source, for targets that need it) to one "
+                                   "target's format and precision; the result gets a sidecar with its provenance, "
+                                   "its IO layout and measured facts (arena bytes, delegated ops, ...).",
+                       epilog=CONVERT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", metavar="IN", help="model file (.onnx, .tflite) or PyTorch source "
+                                                  "(zoo:NAME, net.py:factory)")
+    p.add_argument("--target", "-t", required=True, metavar="NAME", help="target name (see: edgeship targets)")
+    p.add_argument("--precision", "-p", default=None, metavar="P",
+                   help="fp32, fp16, bf16, int8, int8-dynamic, int8-weights, palette4 (per target; default: "
+                        "the target's first)")
+    p.add_argument("--calib", default=None, metavar="DATA",
+                   help="calibration data for INT8: data:NAME[:SPLIT], an .npz, or a folder of .npy files")
+    p.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
+                   help="a target option (a field of its config, e.g. int8_io=true, keep_nchw=true, "
+                        "model_type=transformer); repeatable")
+    p.add_argument("-o", "--out", required=True, metavar="OUT",
+                   help="output file (.tflite, .xml, .pte, .mlpackage, .engine)")
+    add_json_arg(p)
+    p.set_defaults(func=run)
+
+    t = sub.add_parser("targets", help="list deployment targets: installed, runs here, precisions, why not",
+                       description="Every registered target: whether its back-end is installed, whether its runtime "
+                                   "can run on this machine (and why not), the precisions it offers and the "
+                                   "inputs its converter takes.",
+                       epilog=TARGETS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_json_arg(t)
+    t.set_defaults(func=run_targets)
+
+
+def parse_options(items: list[str]) -> dict[str, Any]:
+    """``["int8_io=true", "calib_samples=50"]`` → typed values (YAML scalars: true, 50, 0.5, [1,2])."""
+    import yaml
+
+    from edgeship.core.errors import UsageError
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set {item!r}: expected KEY=VALUE, for example --set int8_io=true")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise UsageError(f"--set {item!r}: the value is not a valid scalar or list") from None
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgeship.targets.base import get_target
+    from edgeship.targets.convert import convert
+
+    target = get_target(args.target)
+    precision = args.precision or target.precisions[0]
+    options = parse_options(args.options)
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    with console.status(f"converting {args.model} → {args.target} ({precision})"):
+        model = convert(args.model, args.target, args.out, precision=precision, calib=args.calib, **options)
+    summary = {"path": str(model.path), "target": args.target, "precision": precision, "format": model.format,
+               "size_bytes": model.size_bytes, "facts": model.facts}
+    if args.json:
+        print_json(summary)
+        return 0
+    print(f"wrote {model.path} ({model.format}, {precision}, {model.size_bytes:,} bytes)")
+    for key in ("input_layout", "arena_bytes", "inference_precision"):
+        if key in model.facts:
+            print(f"  {key.replace('_', ' ')}: {model.facts[key]}")
+    if "delegation" in model.facts:
+        d = model.facts["delegation"]
+        print(f"  delegated nodes: {d['delegated_nodes']} (XNNPACK), portable nodes: {d['portable_nodes']}")
+    if "coreml" in model.facts:
+        c = model.facts["coreml"]
+        print(f"  Core ML ops: {c['op_count']} ({', '.join(f'{k}×{v}' for k, v in c['ops'].items())}); "
+              f"prediction: {model.facts['prediction']}")
+    return 0
+
+
+def target_rows() -> list[dict[str, Any]]:
+    from edgeship.targets.base import all_targets
+
+    rows = []
+    for t in all_targets():
+        avail = t.availability()
+        takes = ["PyTorch source" if f == "torch" else f for f in t.formats]
+        rows.append({"target": t.name, "installed": avail.installed, "runs_here": avail.runs_here,
+                     "precisions": list(t.precisions), "takes": takes, "output": t.output_format,
+                     "why_not": avail.why, "note": getattr(t, "note", ""),
+                     "extra": t.extra})
+    return rows
+
+
+def run_targets(args: argparse.Namespace) -> int:
+    rows = target_rows()
+    if args.json:
+        print_json(rows)
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="edgeship targets")
+    for col in ("target", "installed", "runs here", "precisions", "takes", "why not"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["target"], "yes" if r["installed"] else "no", "yes" if r["runs_here"] else "no",
+                      ", ".join(r["precisions"]), ", ".join(r["takes"]), r["why_not"] or "")
+    Console().print(table)
+    return 0

@@ -1,0 +1,54 @@
+"""The ExecuTorch runner (executorch.runtime): positional inputs in the source's argument order."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from edgeship.core.artifact import Model
+from edgeship.core.errors import BadInput
+from edgeship.core.registry import require
+from edgeship.targets.base import Feeds, Runner
+from edgeship.targets.util import run_rows
+
+
+class ExecuTorchRunner(Runner):
+    runtime: ClassVar[str] = "executorch"
+
+    def __init__(self, model: Model, threads: int | None = None) -> None:
+        super().__init__(model)
+        self.threads = threads
+
+    def _build(self) -> Any:
+        rt = require("executorch.runtime", "executorch", "executorch")
+        try:
+            program = rt.Runtime.get().load_program(str(self.model.path))
+            method = program.load_method("forward")
+        except (RuntimeError, ValueError) as exc:
+            first = str(exc).splitlines()[0][:300]
+            raise BadInput(f"ExecuTorch cannot load {str(self.model.path)!r}: {first}") from None
+        meta = method.metadata
+        batch_one = all(list(meta.input_tensor_meta(i).sizes())[:1] == [1] for i in range(meta.num_inputs()))
+        return {"program": program, "method": method, "batch_one": batch_one}
+
+    def _infer(self, session: Any, feeds: Feeds) -> Feeds:
+        if session["batch_one"]:
+            return run_rows(feeds, lambda row: self._one(session, row))
+        return self._one(session, feeds)
+
+    def _one(self, session: Any, feeds: Feeds) -> Feeds:
+        import torch
+
+        names = self.model.io.input_names
+        missing = [n for n in names if n not in feeds]
+        if missing:
+            raise BadInput(f"feeds lack input(s) {', '.join(missing)} of {self.model.path.name}")
+        try:
+            outs = session["method"].execute([torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in names])
+        except (RuntimeError, ValueError) as exc:
+            raise BadInput(f"ExecuTorch could not run {self.model.path.name} on these inputs "
+                           f"({str(exc).splitlines()[0][:200]}); check their shapes") from None
+        out_names = self.model.io.output_names or [f"output_{i}" for i in range(len(outs))]
+        return {n: o.detach().numpy() if hasattr(o, "detach") else np.asarray(o)
+                for n, o in zip(out_names, outs, strict=False)}

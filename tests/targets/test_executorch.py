@@ -1,0 +1,63 @@
+"""ExecuTorch on the digits CNN: XNNPACK fp32 parity with ONNX Runtime, PT2E INT8 accuracy, delegation report."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import accuracy
+from edgeship.core.artifact import Model
+from edgeship.core.errors import BadInput
+from edgeship.targets.convert import convert
+
+pytest.importorskip("executorch")
+
+
+@pytest.fixture(scope="module")
+def pte_fp32(digits_source, out_dir):
+    return convert(digits_source, "executorch", out_dir / "digits.pte")
+
+
+def test_fp32_matches_onnxruntime(pte_fp32, digits_test, ort_logits):
+    from edgeship.targets.base import runner_for
+
+    reopened = Model.open(pte_fp32.path)
+    assert reopened.format == "pte" and reopened.io.input_names == ["input"]
+    with runner_for(reopened) as r:  # .pte files run on ExecuTorch by default
+        assert r.runtime == "executorch"
+        out = r.infer(digits_test[0])["logits"]
+    assert out.shape == ort_logits.shape
+    assert np.abs(out - ort_logits).max() <= 1e-4
+
+
+def test_delegation_is_reported(pte_fp32):
+    d = pte_fp32.facts["delegation"]
+    assert d["delegated_subgraphs"] >= 1
+    assert d["delegated_nodes"] > 0
+    # convolutions and linear layers are what XNNPACK exists for
+    delegated = {op for op, c in d["by_operator"].items() if c["delegated"]}
+    assert any("convolution" in op for op in delegated)
+    assert any("addmm" in op or "linear" in op or "mm" in op for op in delegated)
+
+
+def test_int8_keeps_accuracy(digits_source, out_dir, digits_calib, digits_test, ort_logits, pte_fp32):
+    from edgeship.targets.executorch.runner import ExecuTorchRunner
+
+    m = convert(digits_source, "executorch", out_dir / "digits_int8.pte", precision="int8", calib=digits_calib)
+    assert m.facts["quantization"]["calib_samples"] == min(100, len(digits_calib))
+    with ExecuTorchRunner(m) as r:
+        out = r.infer(digits_test[0])["logits"]
+    assert np.abs(out - ort_logits).max() > 1e-3  # really quantized
+    assert accuracy(ort_logits, digits_test[1]) - accuracy(out, digits_test[1]) <= 1.0
+    assert m.size_bytes < pte_fp32.size_bytes
+
+
+def test_onnx_input_is_refused_with_the_fix(digits_onnx, out_dir):
+    with pytest.raises(BadInput, match="PyTorch source"):
+        convert(digits_onnx, "executorch", out_dir / "nope.pte")
+
+
+def test_int8_needs_calibration(digits_source, out_dir):
+    with pytest.raises(BadInput, match="calibration"):
+        convert(digits_source, "executorch", out_dir / "nope8.pte", precision="int8")
+    assert not (out_dir / "nope8.pte").exists()

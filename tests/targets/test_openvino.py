@@ -1,0 +1,73 @@
+"""OpenVINO on the digits CNN: f32 parity with ONNX Runtime, bf16/f16 as explicit variants, NNCF INT8."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import accuracy
+from edgeship.core.artifact import Model
+from edgeship.core.errors import BadInput
+from edgeship.targets.convert import convert
+from edgeship.targets.openvino import OpenVinoTargetConfig
+
+pytest.importorskip("openvino")
+
+
+@pytest.fixture(scope="module")
+def ov_fp32(digits_onnx, out_dir):
+    return convert(digits_onnx, "openvino", out_dir / "digits_ov.xml")
+
+
+def test_fp32_matches_onnxruntime(ov_fp32, digits_test, ort_logits):
+    from edgeship.targets.base import runner_for
+
+    assert (ov_fp32.path.with_suffix(".bin")).is_file()
+    assert ov_fp32.facts["inference_precision"] == "f32"
+    reopened = Model.open(ov_fp32.path)  # from the sidecar
+    assert reopened.io == ov_fp32.io and reopened.format == "openvino"
+    with runner_for(reopened) as r:
+        out = r.infer(digits_test[0])["logits"]
+        assert r.info["inference_precision"] == "f32"
+    assert np.abs(out - ort_logits).max() <= 1e-4
+
+
+def test_bf16_is_an_explicit_variant(digits_onnx, out_dir, digits_test, ort_logits):
+    from edgeship.targets.openvino.runner import OpenVinoRunner
+
+    m = convert(digits_onnx, "openvino", out_dir / "digits_ov_bf16.xml", precision="bf16")
+    with OpenVinoRunner(m) as r:
+        out = r.infer(digits_test[0])["logits"]
+        assert r.info["inference_precision"] in ("bf16", "bfloat16")
+    err = np.abs(out - ort_logits).max()
+    # bf16 keeps 8 mantissa bits: visibly off from f32, yet the same answers
+    assert 1e-4 < err < 0.5
+    assert abs(accuracy(out, digits_test[1]) - accuracy(ort_logits, digits_test[1])) <= 1.0
+
+
+def test_nncf_int8_keeps_accuracy(digits_onnx, out_dir, digits_test, digits_calib, ort_logits, ov_fp32):
+    from edgeship.targets.openvino.runner import OpenVinoRunner
+
+    m = convert(digits_onnx, "openvino", out_dir / "digits_ov_int8.xml", precision="int8", calib=digits_calib)
+    assert m.facts["precision"] == "int8" and m.facts["nncf"]["subset_size"] == len(digits_calib)
+    with OpenVinoRunner(m) as r:
+        out = r.infer(digits_test[0])["logits"]
+    assert np.abs(out - ort_logits).max() > 1e-3  # really quantized
+    assert accuracy(ort_logits, digits_test[1]) - accuracy(out, digits_test[1]) <= 1.0
+    assert m.path.with_suffix(".bin").stat().st_size < ov_fp32.path.with_suffix(".bin").stat().st_size
+
+
+def test_int8_without_calibration_is_bad_input(digits_onnx, out_dir):
+    with pytest.raises(BadInput, match="calibration"):
+        convert(digits_onnx, "openvino", out_dir / "x.xml", precision="int8")
+    assert not (out_dir / "x.xml").exists()
+
+
+def test_config_round_trip_and_validation():
+    cfg = OpenVinoTargetConfig(precision="int8", model_type="transformer", calib_samples=50)
+    assert OpenVinoTargetConfig.from_json(cfg.to_json()) == cfg
+    assert OpenVinoTargetConfig.from_yaml(cfg.to_yaml()) == cfg
+    with pytest.raises(BadInput, match="precision"):
+        OpenVinoTargetConfig(precision="int4")
+    with pytest.raises(BadInput, match="model_type"):
+        OpenVinoTargetConfig(model_type="cnn")
