@@ -140,7 +140,7 @@ def _state_arrays(source: TorchSource) -> dict[str, np.ndarray]:
 def test_digits_cnn_is_accurate_on_held_out_digits(digits_first: TorchSource) -> None:
     ds = load_data(digits_first.eval_data, digits_first.io)
     assert len(ds) == 450 and ds.labels is not None
-    logits = np.concatenate([digits_first.forward_numpy(s)["logits"] for s in ds])
+    logits = digits_first.forward_numpy({"input": np.concatenate([s["input"] for s in ds])})["logits"]
     accuracy = float((logits.argmax(axis=1) == ds.labels).mean())
     assert accuracy >= 0.97, accuracy
     assert digits_first.labels == [str(i) for i in range(10)]

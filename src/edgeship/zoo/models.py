@@ -13,11 +13,14 @@ model is built.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
+import logging
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +49,19 @@ def _transformers() -> Any:
     return require("transformers", "core", "transformers (needed by zoo:minilm)")
 
 
+@contextlib.contextmanager
+def _quiet_loggers(*names: str) -> Iterator[None]:
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
 @functools.lru_cache(maxsize=1)
 def tokenizer() -> Any:
     """The MiniLM tokenizer (a Hugging Face fast BERT tokenizer), loaded once per process, offline."""
@@ -59,9 +75,12 @@ def minilm() -> TorchSource:
     from edgeship.zoo.nets import SentenceEmbedder
 
     transformers = _transformers()
+    # transformers imports torchao (installed for compression) while it loads a model; torchao then
+    # warns that its CUDA kernels cannot load on this CPU machine: noise, not a problem.
     # Eager attention: SDPA's fused kernel is harder for the exporters and gains nothing at these sizes.
-    encoder = transformers.AutoModel.from_pretrained(str(_minilm_path()), local_files_only=True,
-                                                     attn_implementation="eager")
+    with _quiet_loggers("torchao", "torch.utils._pytree"):
+        encoder = transformers.AutoModel.from_pretrained(str(_minilm_path()), local_files_only=True,
+                                                         attn_implementation="eager")
     module = SentenceEmbedder(encoder).eval()
     tok = tokenizer()
     enc = tok([MINILM_EXAMPLE_TEXT], padding="max_length", max_length=MINILM_EXAMPLE_SEQ, truncation=True,
