@@ -1,0 +1,67 @@
+import json
+
+import numpy as np
+import pytest
+from models.tiny import tiny_onnx, torch_factory_file
+
+from edgeship.cli.main import main
+from edgeship.core.errors import BadInput
+from edgeship.pipeline.optimize import optimize
+from edgeship.pipeline.recipe import OptimizeRecipe
+
+
+@pytest.fixture()
+def onnx_source(tmp_path):
+    model = tiny_onnx(tmp_path / "tiny.onnx")
+    np.savez(tmp_path / "eval.npz", x=np.random.default_rng(0).standard_normal((12, 16)).astype(np.float32))
+    return model, tmp_path / "eval.npz"
+
+
+def test_onnx_source_report_shape_and_resume(tmp_path, onnx_source):
+    model, data = onnx_source
+    recipe = OptimizeRecipe(model=str(model), data=str(data), out=str(tmp_path / "run"), bench_min_time_s=0.2)
+    report = optimize(recipe)
+    run = tmp_path / "run"
+    on_disk = json.loads((run / "report.json").read_text())
+    assert on_disk["model"] == str(model)
+    (row,) = on_disk["variants"]
+    assert row["id"] == "fp32@onnxruntime" and row["target"] == "onnxruntime-cpu" and row["precision"] == "fp32"
+    assert (run / row["path"]).is_file() and row["size_bytes"] == (run / row["path"]).stat().st_size
+    assert set(row["metrics"]) >= {"cosine_mean", "cosine_min", "max_abs"}
+    assert set(row["latency_ms"]) >= {"p50", "p90", "p99"}
+    assert row["gate"]["passed"] is True and row["chosen"] is True
+    for f in ("report.md", "report.html", "golden.npz", "recipe.yaml"):
+        assert (run / f).is_file()
+    assert report["steps"]["reused"] == []
+    again = optimize(recipe)
+    assert set(again["steps"]["reused"]) >= {"export", "golden", "check-fp32-onnxruntime", "bench-fp32-onnxruntime"}
+    assert again["steps"]["ran"] == []
+    # a changed input file reruns what depends on it
+    tiny_onnx(model, seed=5)
+    third = optimize(recipe)
+    assert "export" in third["steps"]["ran"] and "golden" in third["steps"]["ran"]
+
+
+def test_torch_factory_source_with_pytorch_baseline(tmp_path):
+    spec = torch_factory_file(tmp_path)
+    np.savez(tmp_path / "eval.npz", x=np.random.default_rng(0).standard_normal((10, 1, 8, 8)).astype(np.float32))
+    rc = main(["optimize", "--model", spec, "--data", str(tmp_path / "eval.npz"), "--out", str(tmp_path / "run"),
+               "--json"])
+    assert rc == 0
+    report = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert report["baseline"]["target"] == "pytorch-cpu" and report["baseline"]["latency_ms"]["p50"] > 0
+    row = report["variants"][0]
+    assert row["gate"]["passed"], row["gate"]["why"]  # ORT reproduces PyTorch to the FP32 tolerance
+    assert row["metrics"]["rel_err_max"] < 1e-5 and row["speedup_vs_pytorch"] > 0
+
+
+def test_recipe_file_and_bad_recipes(tmp_path, onnx_source):
+    model, data = onnx_source
+    (tmp_path / "r.yaml").write_text(f"model: {model}\ndata: {data}\nout: {tmp_path / 'run'}\nbench_min_time_s: 0.1\n")
+    assert main(["optimize", str(tmp_path / "r.yaml")]) == 0
+    with pytest.raises(BadInput, match="batch"):
+        OptimizeRecipe(model="x.onnx", batch=0)
+    (tmp_path / "bad.yaml").write_text("model: x.onnx\nvariant: [fp32]\n")
+    assert main(["optimize", str(tmp_path / "bad.yaml")]) == 2
+    assert main(["optimize", "--model", str(model), "--data", str(data), "--variants", "nope",
+                 "--out", str(tmp_path / "r2")]) == 2
