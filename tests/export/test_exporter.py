@@ -50,7 +50,7 @@ def test_export_writes_one_file_with_sidecar_and_parity(tiny_export: tuple[Model
     assert facts["opset"] == 18
     assert facts["torch"] == torch.__version__
     parity = facts["parity"]
-    assert parity["passed"] is True and parity["samples"] == 8
+    assert parity["passed"] is True and parity["samples"] == ExportConfig().parity_samples
     out = parity["outputs"]["output"]
     assert out["cosine_min"] >= 0.99999 and out["rel_err_max"] <= 1e-4 and out["top1_agreement"] == 1.0
     assert meta["provenance"][-1]["stage"] == "export"
