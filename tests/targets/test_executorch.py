@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import accuracy
+from digits_fixtures import accuracy
 from edgeship.core.artifact import Model
 from edgeship.core.errors import BadInput
 from edgeship.targets.convert import convert

@@ -130,7 +130,9 @@ def run_targets(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title="edgeship targets")
-    for col in ("target", "installed", "runs here", "precisions", "takes", "why not"):
+    for col in ("target", "installed", "runs here"):
+        table.add_column(col, no_wrap=True)
+    for col in ("precisions", "takes", "why not"):
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(r["target"], "yes" if r["installed"] else "no", "yes" if r["runs_here"] else "no",

@@ -50,13 +50,15 @@ def _ensure_installed(target: Target) -> None:
         raise NotRunnableHere(f"target {target.name!r} cannot convert here: {avail.why}")
 
 
-def convert(model_or_source: Any, target: str, out: str | Path, precision: str = "fp32", calib: Any = None,
+def convert(model_or_source: Any, target: str, out: str | Path, precision: str | None = None, calib: Any = None,
             **options: Any) -> Model:
     """Convert to ``target``'s format at ``out``; returns the new Model (its sidecar written).
 
     ``calib`` is a Dataset or a data spec (``data:digits-test``, ``calib.npz``) for INT8 variants;
-    ``options`` are the target's own config fields (see ``edgeship targets``)."""
+    ``options`` are the target's own config fields (see ``edgeship targets``); ``precision``
+    defaults to the target's first (fp32, or int8 for tflite-micro)."""
     tgt = get_target(target)
+    precision = precision or tgt.precisions[0]
     if precision not in tgt.precisions:
         raise BadInput(f"target {target!r} has no precision {precision!r}; choose one of {', '.join(tgt.precisions)}")
     check_options(tgt, options)

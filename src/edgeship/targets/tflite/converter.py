@@ -62,11 +62,11 @@ def convert_onnx(model: Model, out: Path, cfg: TfliteTargetConfig, calib: Any = 
             raise BadInput(f"onnx2tf cannot convert {model.path.name}: {type(exc).__name__}: "
                            f"{str(exc).strip().splitlines()[0][:300] if str(exc).strip() else _last(log)}") from None
         suffix = "_full_integer_quant.tflite" if cfg.int8_io else ONNX2TF_FILES[cfg.precision]
-        made = sorted((work / "tf").glob(f"*{suffix}"))
-        if not made:
-            raise BadInput(f"onnx2tf wrote no {suffix} file for {model.path.name}: {_last(log)}")
-        io_map = tflite_io_map(made[0], model.io)
-        os.replace(made[0], out)
+        made = work / "tf" / f"{model.path.stem}{suffix}"  # exact: *_integer_quant also matches *_full_integer_quant
+        if not made.is_file():
+            raise BadInput(f"onnx2tf wrote no {made.name} for {model.path.name}: {_last(log)}")
+        io_map = tflite_io_map(made, model.io)
+        os.replace(made, out)
     facts = {**inherited_facts(model), "precision": cfg.precision, "frontend": "onnx2tf", "tflite": io_map,
              "input_layout": {m["name"]: m["layout"] for m in io_map["inputs"]},
              "conversion_shapes": {k: list(v) for k, v in shapes.items()}}

@@ -39,6 +39,13 @@ def measure_arena(path: Path, arena_size: int = MAX_ARENA) -> dict[str, int]:
     return {"total": int(total.group(1)), **parts}
 
 
+def _check_budget(arena: dict[str, int], cfg: TfliteMicroTargetConfig, out: Path) -> None:
+    """Before anything is written: a model whose arena exceeds the device's RAM budget fails the gate."""
+    if cfg.ram_bytes is not None and arena["total"] > cfg.ram_bytes:
+        raise GateFailed(f"{out.name} needs a {arena['total']}-byte tensor arena, over the {cfg.ram_bytes}-byte "
+                         "RAM budget; shrink the model or its input")
+
+
 def convert(model: Model, out: Path, cfg: TfliteMicroTargetConfig, calib: Any = None) -> Model:
     check_output_path(out)
     if model.format == "tflite":
@@ -46,6 +53,7 @@ def convert(model: Model, out: Path, cfg: TfliteMicroTargetConfig, calib: Any = 
             tmp = work / out.name
             shutil.copyfile(model.path, tmp)
             arena = measure_arena(tmp)
+            _check_budget(arena, cfg, out)
             tmp.replace(out)
         base = model
         io = model.io
@@ -60,11 +68,9 @@ def convert(model: Model, out: Path, cfg: TfliteMicroTargetConfig, calib: Any = 
         with scratch_dir(out) as work:
             tfl = convert_onnx(model, work / out.name, tcfg, calib)
             arena = measure_arena(tfl.path)
+            _check_budget(arena, cfg, out)
             tfl.path.replace(out)
         base, io = model, model.io
         facts = {**tfl.facts}
     facts.update({"arena_bytes": arena["total"], "arena": arena, "runtime": "tflite-micro"})
-    if cfg.ram_bytes is not None and arena["total"] > cfg.ram_bytes:
-        raise GateFailed(f"{out.name} needs a {arena['total']}-byte tensor arena, over the {cfg.ram_bytes}-byte "
-                         "RAM budget; shrink the model or its input")
     return base.derive(out, "convert:tflite-micro", cfg.to_dict(), fmt="tflite", io=io, facts=facts).save()

@@ -1,0 +1,86 @@
+"""TFLite (LiteRT) from ONNX through onnx2tf on the digits CNN: fp32 parity with ONNX Runtime in the ONNX
+layout, fp16/dynamic-range/full INT8 accuracy, int8 I/O, and TFLite Micro's arena on the INT8 model.
+
+onnx2tf needs TensorFlow (slow to import and convert on 2 cores): one conversion per precision, shared."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from digits_fixtures import accuracy
+
+from edgeship.core.artifact import Model
+from edgeship.core.errors import BadInput, GateFailed
+from edgeship.targets.convert import convert
+
+pytest.importorskip("onnx2tf")
+pytest.importorskip("ai_edge_litert")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tfl_fp32(digits_onnx, out_dir):
+    return convert(digits_onnx, "tflite", out_dir / "digits_fp32.tflite")
+
+
+@pytest.fixture(scope="module")
+def tfl_int8(digits_onnx, out_dir, digits_calib):
+    return convert(digits_onnx, "tflite", out_dir / "digits_int8.tflite", precision="int8", calib=digits_calib)
+
+
+def _run(model, feeds):
+    from edgeship.targets.base import runner_for
+
+    with runner_for(model) as r:
+        assert r.runtime == "litert"
+        return r.infer(feeds)["logits"]
+
+
+def test_fp32_matches_onnxruntime_in_onnx_layout(tfl_fp32, digits_test, ort_logits):
+    # the file itself is channels-last; the sidecar says so and the runner transposes at the boundary
+    assert tfl_fp32.facts["input_layout"] == {"input": "NHWC"}
+    assert tfl_fp32.facts["tflite"]["inputs"][0]["perm"] == [0, 2, 3, 1]
+    out = _run(Model.open(tfl_fp32.path), digits_test[0])  # whole batch: the runner resizes the input
+    assert np.abs(out - ort_logits).max() <= 1e-4
+
+
+def test_int8_keeps_accuracy(tfl_int8, tfl_fp32, digits_test, ort_logits):
+    # float I/O unless int8_io is asked for: the file quantizes its input itself
+    assert [m["dtype"] for m in tfl_int8.facts["tflite"]["inputs"]] == ["float32"]
+    out = _run(tfl_int8, digits_test[0])
+    assert np.abs(out - ort_logits).max() > 1e-3
+    assert accuracy(ort_logits, digits_test[1]) - accuracy(out, digits_test[1]) <= 1.0
+    assert tfl_int8.size_bytes < tfl_fp32.size_bytes / 2
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8-dynamic"])
+def test_float_io_variants(precision, digits_onnx, out_dir, digits_test, ort_logits):
+    m = convert(digits_onnx, "tflite", out_dir / f"digits_{precision}.tflite", precision=precision)
+    out = _run(m, digits_test[0])
+    assert accuracy(ort_logits, digits_test[1]) - accuracy(out, digits_test[1]) <= 1.0
+    if precision == "fp16":
+        assert np.abs(out - ort_logits).max() < 0.05
+
+
+def test_int8_io_and_tflite_micro_arena(digits_onnx, out_dir, digits_calib, digits_test, ort_logits):
+    from edgeship.targets.base import get_target
+
+    micro = convert(digits_onnx, "tflite-micro", out_dir / "digits_micro.tflite", calib=digits_calib)
+    arena = micro.facts["arena_bytes"]
+    assert 1_000 < arena < 64 * 1024  # a 13k-parameter CNN fits a small microcontroller
+    assert micro.facts["tflite"]["inputs"][0]["dtype"] == "int8"  # int8 I/O by default for MCUs
+    with get_target("tflite-micro").runner(micro) as r:
+        out = r.infer(digits_test[0])["logits"]
+    assert accuracy(ort_logits, digits_test[1]) - accuracy(out, digits_test[1]) <= 1.0
+    # the same file on LiteRT gives the same answers as on TFLite Micro
+    lite = _run(micro, digits_test[0])
+    assert (lite.argmax(1) == out.argmax(1)).mean() >= 0.99
+    # a RAM budget below the arena is a gate failure that names both numbers; the file stays unwritten
+    with pytest.raises(GateFailed, match=str(arena)):
+        convert(micro, "tflite-micro", out_dir / "tiny_mcu.tflite", ram_bytes=arena // 2)
+    assert not (out_dir / "tiny_mcu.tflite").exists()
+
+
+def test_int8_needs_calibration(digits_onnx, out_dir):
+    with pytest.raises(BadInput, match="calibration"):
+        convert(digits_onnx, "tflite", out_dir / "nocalib.tflite", precision="int8")
