@@ -115,6 +115,29 @@ def test_human_summary_shows_symbolic_dims(folder: Path, capsys: pytest.CaptureF
     assert "parity" in text and "pass" in text
 
 
+def test_config_file_with_flags_on_top(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = folder / "export.yaml"
+    config.write_text("kind: export\nopset: 17\nexporter: legacy\nsimplify: false\n")
+    out = folder / "net.onnx"
+    spec = torch_factory_file(folder)
+    assert main(["export", spec, "-o", str(out), "--config", str(config), "--dynamic-batch", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    used = report["provenance"][-1]["config"]
+    assert (used["opset"], used["exporter"], used["simplify"], used["dynamic_batch"]) == (17, "legacy", False, True)
+    assert report["facts"]["opset"] == 17 and report["facts"]["exporter"] == "legacy"
+    assert report["io"]["inputs"][0]["shape"][0] == "batch"
+
+
+def test_bad_flag_values_exit_2(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = torch_factory_file(folder)
+    before = _files(folder)
+    assert main(["export", spec, "-o", str(folder / "o.onnx"), "--opset", "5"]) == 2
+    assert "opset 5" in _error_line(capsys)
+    assert main(["export", spec, "-o", str(folder / "o.onnx"), "--dynamic-axis", "x"]) == 2
+    assert "INPUT:AXIS:NAME" in _error_line(capsys)
+    assert _files(folder) == before
+
+
 def test_help_teaches_sources_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["export", "--help"])

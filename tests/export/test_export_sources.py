@@ -190,6 +190,18 @@ def test_hf_folder_source_with_tokenizer(tmp_path: Path) -> None:
     assert out.shape[-1] == 16
 
 
+def test_hf_folder_without_tokenizer_gets_ids_inside_the_vocabulary(tmp_path: Path) -> None:
+    folder = tiny_hf_folder(tmp_path / "bert")
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        (folder / name).unlink(missing_ok=True)
+    src = load_source(str(folder))
+    assert src.extra["tokenizer"] is None
+    ids = src.example_inputs["input_ids"]
+    assert ids.shape == (1, 16) and int(ids.min()) > 0 and int(ids.max()) < 26
+    out = src.forward_numpy({k: v.numpy() for k, v in src.example_inputs.items()})["last_hidden_state"]
+    assert out.shape == (1, 16, 16)
+
+
 def test_folder_without_config_is_refused(tmp_path: Path) -> None:
     with pytest.raises(BadInput, match=r"has no config.json"):
         load_source(str(tmp_path))

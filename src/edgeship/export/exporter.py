@@ -221,9 +221,10 @@ def export(source: str | Path | TorchSource | Model, out: str | Path, config: Ex
     model = dataclasses.replace(model, format="onnx", provenance=(*prior, step), facts=facts).save()
     if parity.get("passed") is False:
         worst = parity.get("worst_output")
+        hint = ("try --no-simplify" if isinstance(source, Model) else
+                "try --exporter legacy or --no-simplify, and look for randomness or data-dependent branches in forward")
         err = GateFailed(f"parity failed for output {worst!r}: {parity['why']}; the exported file is kept at "
-                         f"{str(out_path)!r} for inspection (try --exporter legacy or --no-simplify, and look for "
-                         "randomness or data-dependent branches in forward)")
+                         f"{str(out_path)!r} for inspection ({hint})")
         err.model = model  # type: ignore[attr-defined]
         raise err
     return model
