@@ -59,5 +59,5 @@ def test_op_tables_are_versioned_data():
 
 
 def test_unknown_target_lists_the_known():
-    with pytest.raises(BadInput, match="known: .*openvino"):
+    with pytest.raises(BadInput, match=r"known: .*openvino"):
         placement(None, "edgetpu")

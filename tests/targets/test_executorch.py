@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from digits_fixtures import accuracy
+
 from edgeship.core.artifact import Model
 from edgeship.core.errors import BadInput
 from edgeship.targets.convert import convert
