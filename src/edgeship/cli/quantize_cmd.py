@@ -1,0 +1,221 @@
+"""``edgeship quantize IN.onnx --method METHOD [--calib DATA] -o OUT.onnx``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any
+
+from edgeship.cli.common import add_json_arg, print_json
+
+DESCRIPTION = """\
+Quantize an ONNX model. Methods:
+  fp16          FP16 weights and compute; FP32 inputs/outputs kept; ops on --op-block-list stay FP32
+  int8-dynamic  INT8 weights (per channel), activations quantized at run time; no data needed, except
+                with --smooth-alpha (SmoothQuant-style smoothing of activation outliers, calibrated)
+  int8-static   INT8 QDQ with activation ranges calibrated on --calib (minmax, entropy, percentile)
+  int4-weight   4-bit (or --bits 8) block-wise weights (MatMulNBits), embedding table as 4-bit Gather
+  mixed         accuracy-aware: tries int8 variants, ranks nodes by sensitivity and keeps the fewest,
+                most sensitive ones in FP32 until --gate passes on held-out data (--eval, else a part
+                of --calib kept out of calibration) with --margin to spare, within --time-budget
+
+The output's sidecar (OUT.onnx.edgeship.json) records the config, the nodes kept in FP32 and, for
+mixed, why each was kept (its sensitivity), what it costs (size, latency) and the gate verdict.
+Calibration data is checked first: empty, too few samples, NaN/Inf, constant, wrong shape or
+dtype all stop with a one-line error (exit 2) and nothing is written.
+"""
+
+EPILOG = """\
+examples:
+  edgeship quantize minilm.onnx --method int8-dynamic -o minilm.int8.onnx
+  edgeship quantize minilm.onnx --method int8-dynamic --smooth-alpha 0.7 --calib data:sentences:calib -o m.onnx
+  edgeship quantize digits.onnx --method int8-static --calib data:digits-calib --calibration entropy -o d8.onnx
+  edgeship quantize minilm.onnx --method int4-weight --block-size 32 -o minilm.int4.onnx
+  edgeship quantize minilm.onnx --method fp16 -o minilm.fp16.onnx
+  edgeship quantize minilm.onnx --method mixed --calib data:sentences:calib \\
+      --gate cosine_mean>=0.995 --gate cosine_min>=0.98 --time-budget 300 -o minilm.mixed.onnx
+  edgeship quantize model.onnx --config int8.yaml -o out.onnx      # a config file (kind: int8-static, ...)
+
+exit codes: 0 written · 1 mixed found no variant meeting the gate (closest kept) · 2 bad input
+"""
+
+# flag dest -> config field; a flag applies to the methods whose config has that field.
+FIELD_FLAGS = {
+    "per_channel": "per_channel",
+    "calibration": "calibration",
+    "percentile": "percentile",
+    "symmetric_activations": "symmetric_activations",
+    "op_types": "op_types",
+    "exclude_op_types": "op_types_exclude",
+    "include_op_types": "op_types_include",
+    "exclude_nodes": "nodes_to_exclude",
+    "block_size": "block_size",
+    "bits": "bits",
+    "accuracy_level": "accuracy_level",
+    "quantize_gather": "quantize_gather",
+    "quantize_embedding_gather": "quantize_embedding_gather",
+    "keep_io_types": "keep_io_types",
+    "op_block_list": "op_block_list",
+    "smooth_alpha": "smooth_alpha",
+    "gate": "gates",
+    "margin": "margin",
+    "time_budget": "time_budget_s",
+    "max_fp32_nodes": "max_fp32_nodes",
+    "pad_policy": "pad_policy",
+    "optimize": "optimize",
+    "calib_samples": "calib_samples",
+}
+
+
+def _method_names() -> list[str]:
+    from edgeship.compress.quantize.configs import QuantConfig
+    from edgeship.core.config import config_kinds
+
+    return sorted(k for k, c in config_kinds().items() if issubclass(c, QuantConfig))
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("quantize", help="quantize an ONNX model (fp16, int8, int4, accuracy-aware mixed)",
+                              description=DESCRIPTION, epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", metavar="IN.onnx", help="the ONNX model to quantize")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.onnx", help="the quantized ONNX file to write")
+    p.add_argument("--method", choices=_method_names(), default=None, help="quantization method (or --config)")
+    p.add_argument("--config", metavar="FILE", help="a quantization config (YAML/JSON with kind); flags override it")
+    p.add_argument("--calib", metavar="DATA", help="calibration data: data:NAME[:SPLIT], an .npz, a folder of .npy")
+    p.add_argument("--eval", metavar="DATA", help="mixed: held-out data to select on (default: part of --calib)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="use at most N calibration samples")
+    p.add_argument("--shape", action="append", default=[], metavar="NAME:D0,D1,...",
+                   help="fix an input's shape for data:synthetic (repeatable)")
+    g = p.add_argument_group("int8 options")
+    g.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=None,
+                   help="per-channel weight scales (default on)")
+    g.add_argument("--calibration", choices=("minmax", "entropy", "percentile"), help="static: range method")
+    g.add_argument("--percentile", type=float, help="static, percentile method: e.g. 99.999")
+    g.add_argument("--symmetric-activations", action=argparse.BooleanOptionalAction, default=None,
+                   help="static: symmetric INT8 activations instead of asymmetric UINT8")
+    g.add_argument("--op-types", type=_csv, metavar="A,B", help="dynamic: op types to quantize (default: all)")
+    g.add_argument("--include-op-types", type=_csv, metavar="A,B", help="static: op types to quantize")
+    g.add_argument("--exclude-op-types", type=_csv, metavar="A,B", help="static: op types to leave in float")
+    g.add_argument("--exclude-nodes", type=_csv, metavar="N1,N2", help="node names to keep in float")
+    g.add_argument("--pad-policy", choices=("pad", "bucket"),
+                   help="static: calibration inputs of different lengths padded to one, or grouped by length")
+    g.add_argument("--calib-samples", type=int, metavar="N", help="at most N samples used to calibrate")
+    g.add_argument("--smooth-alpha", type=float, metavar="A",
+                   help="dynamic: SmoothQuant-style smoothing strength in (0,1), e.g. 0.7 (needs --calib)")
+    g.add_argument("--quantize-embedding-gather", action=argparse.BooleanOptionalAction, default=None,
+                   help="dynamic: quantize the embedding table (default on)")
+    g.add_argument("--optimize", choices=("auto", "none", "bert"),
+                   help="fuse transformer blocks before quantizing (auto: when recognised)")
+    g = p.add_argument_group("int4-weight options")
+    g.add_argument("--block-size", type=int, metavar="N", help="weights per scale block (default 32)")
+    g.add_argument("--bits", type=int, choices=(4, 8), help="weight bits (default 4)")
+    g.add_argument("--accuracy-level", type=int, choices=(0, 1, 2, 3, 4),
+                   help="compute type: 4 = INT8 activations (fast on VNNI CPUs), 1 = FP32")
+    g.add_argument("--quantize-gather", action=argparse.BooleanOptionalAction, default=None,
+                   help="also quantize the embedding Gather (4-bit only; default on)")
+    g = p.add_argument_group("fp16 options")
+    g.add_argument("--keep-io-types", action=argparse.BooleanOptionalAction, default=None,
+                   help="keep FP32 inputs and outputs (default on)")
+    g.add_argument("--op-block-list", type=_csv, metavar="A,B", help="op types that stay FP32")
+    g = p.add_argument_group("mixed options")
+    g.add_argument("--gate", action="append", metavar="METRIC>=X",
+                   help="accuracy gate (repeatable), e.g. cosine_min>=0.98, accuracy_drop<=0.5")
+    g.add_argument("--margin", type=float, help="fraction of each gate's allowed error kept in reserve (0.25)")
+    g.add_argument("--time-budget", type=float, metavar="S", help="seconds for the search (default 600)")
+    g.add_argument("--max-fp32-nodes", type=int, metavar="N", help="at most N nodes kept in FP32 (default 16)")
+    add_json_arg(p)
+    p.set_defaults(func=run)
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    """The config the flags describe: --config as the base (or the method's defaults), flags on top."""
+    from edgeship.compress.quantize.configs import QuantConfig
+    from edgeship.core.config import config_kinds
+    from edgeship.core.errors import UsageError
+
+    if args.config:
+        base = QuantConfig.load(args.config)
+        if args.method and args.method != base.kind:
+            raise UsageError(f"--method {args.method} contradicts {args.config!r} (kind {base.kind}); drop one")
+    elif args.method:
+        base = config_kinds()[args.method]()
+    else:
+        raise UsageError("give --method (fp16, int8-dynamic, int8-static, int4-weight, mixed) or --config FILE")
+    fields = {f.name for f in dataclasses.fields(base)}
+    changes: dict[str, Any] = {}
+    for dest, field in FIELD_FLAGS.items():
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        if field not in fields:
+            flag = "--" + dest.replace("_", "-")
+            raise UsageError(f"{flag} does not apply to --method {base.kind}; see edgeship quantize --help")
+        changes[field] = tuple(value) if isinstance(value, list) else value
+    return type(base).from_dict({**base.to_dict(), **{k: list(v) if isinstance(v, tuple) else v
+                                                      for k, v in changes.items()}})
+
+
+def run(args: argparse.Namespace) -> int:
+    from edgeship.compress.quantize import quantize
+    from edgeship.core.artifact import Model
+    from edgeship.core.data import load_data, parse_shapes
+    from edgeship.core.errors import GateFailed
+
+    config = build_config(args)
+    src = Model.open(args.model)
+    shapes = parse_shapes(args.shape)
+    calib = load_data(args.calib, src.io, shapes=shapes, limit=args.limit) if args.calib else None
+    eval_data = load_data(args.eval, src.io, shapes=shapes) if args.eval else None
+    try:
+        model = _with_progress(lambda say: quantize(src, config, out=args.output, calib=calib, eval_data=eval_data,
+                                                    progress=say), quiet=args.json)
+    except GateFailed as exc:
+        failed = getattr(exc, "model", None)
+        if failed is not None:
+            _report(src, failed, args.json)
+        raise
+    _report(src, model, args.json)
+    return 0
+
+
+def _with_progress(fn: Any, quiet: bool) -> Any:
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if quiet or not console.is_terminal:
+        return fn(lambda msg: None)
+    with console.status("quantizing") as status:
+        return fn(lambda msg: status.update(msg))
+
+
+def _report(src: Any, model: Any, as_json: bool) -> None:
+    facts = model.facts
+    if as_json:
+        print_json({**model.to_dict(), "size_bytes": model.size_bytes, "input_size_bytes": src.size_bytes})
+        return
+    from rich.console import Console
+
+    console = Console()
+    console.print(f"{model.path}  {facts.get('method')}  {model.size_bytes / 1e6:.2f} MB "
+                  f"({facts.get('size_ratio', 0):.1%} of {src.size_bytes / 1e6:.2f} MB)  "
+                  f"in {facts.get('quantize_time_s')} s", markup=False, highlight=False)
+    kept = facts.get("nodes_kept_fp32") or []
+    if facts.get("method") == "mixed":
+        gate = facts.get("gate") or {}
+        console.print(f"base: {facts.get('base_label')}; gate {'PASSED' if gate.get('passed') else 'FAILED'} on "
+                      f"{gate.get('samples')} held-out samples ({gate.get('data')}): {gate.get('why')}",
+                      markup=False, highlight=False)
+        for row in facts.get("kept_fp32") or []:
+            console.print(f"  FP32 {row['node']} ({row['op']}): {row['why']}; costs "
+                          f"{row['size_cost_bytes'] / 1e3:.0f} kB, {row['latency_cost_ms']:+.3f} ms",
+                          markup=False, highlight=False)
+        for c in facts.get("candidates") or []:
+            console.print(f"  candidate {c['base']}: {'pass' if c['passed'] else 'fail'} with {c['fp32_nodes']} FP32 "
+                          f"node(s); {c['final_why']}", markup=False, highlight=False)
+    elif kept:
+        console.print(f"kept in float: {', '.join(kept)}", markup=False, highlight=False)

@@ -1,0 +1,201 @@
+"""Typed configs of the quantization methods: one frozen dataclass per method, each with its ``kind``.
+
+They round-trip to JSON/YAML (``Config.to_dict``/``from_dict``); the CLI builds the same objects.
+Every config that touches nodes accepts ``nodes_to_exclude``: the ``mixed`` search works by
+choosing that list for a base config, so a mixed result is reproducible from its base config alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from edgeship.core.config import Config
+from edgeship.core.errors import BadInput
+
+Optimize = Literal["auto", "none", "bert"]
+CalibMethod = Literal["minmax", "entropy", "percentile"]
+PadPolicy = Literal["pad", "bucket"]
+
+# Fewer calibration samples than this give ranges that do not generalise (and a single sample
+# cannot reveal a constant input); the figure is stated in every "too few samples" error.
+MIN_CALIB_SAMPLES = 4
+
+
+def _check_choice(cls: str, field: str, value: object, allowed: tuple[object, ...]) -> None:
+    if value not in allowed:
+        raise BadInput(f"{cls}.{field}={value!r}; choose one of {', '.join(map(str, allowed))}")
+
+
+def _check_names(cls: str, field: str, names: tuple[str, ...]) -> None:
+    if isinstance(names, str) or not all(isinstance(n, str) and n for n in names):
+        raise BadInput(f"{cls}.{field} must be a list of non-empty names, got {names!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantConfig(Config):
+    """Base of every quantization config (not registered itself)."""
+
+    def validate(self) -> None:
+        for f in dataclasses.fields(self):
+            if f.name in ("nodes_to_exclude", "op_types", "op_types_include", "op_types_exclude",
+                          "op_block_list", "node_block_list"):
+                _check_names(type(self).__name__, f.name, getattr(self, f.name))
+        if hasattr(self, "optimize"):
+            _check_choice(type(self).__name__, "optimize", self.optimize, ("auto", "none", "bert"))
+
+    @property
+    def needs_calibration(self) -> bool:
+        return False
+
+    def excluding(self, nodes: tuple[str, ...] | list[str]) -> QuantConfig:
+        """The same config with ``nodes`` added to its exclusions (used by the mixed search)."""
+        current = tuple(getattr(self, "nodes_to_exclude", ()))
+        return self.replace(nodes_to_exclude=current + tuple(n for n in nodes if n not in current))
+
+
+@dataclasses.dataclass(frozen=True)
+class Fp16Config(QuantConfig):
+    """FP16 weights and compute; inputs/outputs stay FP32 (``keep_io_types``) so callers do not change."""
+
+    kind = "fp16"
+    keep_io_types: bool = True
+    # Ops whose FP16 version overflows or loses too much (reductions, normalisations on large values).
+    op_block_list: tuple[str, ...] = ()
+    node_block_list: tuple[str, ...] = ()
+    nodes_to_exclude: tuple[str, ...] = ()  # alias of node_block_list, so the mixed search can drive it
+
+
+@dataclasses.dataclass(frozen=True)
+class Int8DynamicConfig(QuantConfig):
+    """INT8 weights, activations quantized at run time (per tensor, per call): no calibration needed.
+
+    ``smooth_alpha`` (SmoothQuant-style) moves activation outlier channels into the weights with a
+    per-channel scale computed on calibration data; it then needs ``--calib``.
+    """
+
+    kind = "int8-dynamic"
+    per_channel: bool = True
+    reduce_range: bool = False
+    op_types: tuple[str, ...] = ()  # empty: every type ORT quantizes dynamically (MatMul, Attention, Gather, ...)
+    nodes_to_exclude: tuple[str, ...] = ()
+    quantize_embedding_gather: bool = True  # the word-embedding table is often half the file
+    smooth_alpha: float | None = None
+    optimize: Optimize = "auto"  # fuse transformer blocks (attention, LayerNorm, GELU) first
+
+    def validate(self) -> None:
+        super().validate()
+        if self.smooth_alpha is not None and not 0.0 < self.smooth_alpha < 1.0:
+            raise BadInput(f"Int8DynamicConfig.smooth_alpha={self.smooth_alpha}; use a value in (0, 1), e.g. 0.7")
+
+    @property
+    def needs_calibration(self) -> bool:
+        return self.smooth_alpha is not None
+
+
+@dataclasses.dataclass(frozen=True)
+class Int8StaticConfig(QuantConfig):
+    """INT8 QDQ with activation ranges calibrated on data."""
+
+    kind = "int8-static"
+    calibration: CalibMethod = "minmax"
+    percentile: float = 99.999
+    per_channel: bool = True
+    symmetric_activations: bool = False
+    op_types_include: tuple[str, ...] = ()  # empty: every type ORT quantizes statically
+    op_types_exclude: tuple[str, ...] = ()
+    nodes_to_exclude: tuple[str, ...] = ()
+    calib_samples: int = 128  # at most this many samples are used
+    pad_policy: PadPolicy = "bucket"  # inputs of different lengths: pad to one length, or calibrate per length
+    chunk_size: int = 16  # samples held in memory at once during calibration
+    optimize: Optimize = "auto"
+
+    def validate(self) -> None:
+        super().validate()
+        name = type(self).__name__
+        _check_choice(name, "calibration", self.calibration, ("minmax", "entropy", "percentile"))
+        _check_choice(name, "pad_policy", self.pad_policy, ("pad", "bucket"))
+        if not 90.0 <= self.percentile < 100.0:
+            raise BadInput(f"{name}.percentile={self.percentile}; use a value in [90, 100), e.g. 99.999")
+        if self.calib_samples < MIN_CALIB_SAMPLES:
+            raise BadInput(f"{name}.calib_samples={self.calib_samples}; use at least {MIN_CALIB_SAMPLES}")
+        if self.chunk_size < 1:
+            raise BadInput(f"{name}.chunk_size={self.chunk_size}; use at least 1")
+
+    @property
+    def needs_calibration(self) -> bool:
+        return True
+
+
+@dataclasses.dataclass(frozen=True)
+class Int4WeightConfig(QuantConfig):
+    """Weight-only block quantization (MatMulNBits); activations stay float (or int8 at accuracy_level 4)."""
+
+    kind = "int4-weight"
+    block_size: int = 32
+    symmetric: bool = True
+    accuracy_level: int = 4  # 0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8 compute
+    bits: int = 4  # 8 gives near-lossless blockwise INT8 weights with the same kernel
+    quantize_gather: bool = True  # the embedding table as GatherBlockQuantized (4-bit only)
+    nodes_to_exclude: tuple[str, ...] = ()
+
+    def validate(self) -> None:
+        super().validate()
+        name = type(self).__name__
+        if self.block_size < 16 or self.block_size & (self.block_size - 1):
+            raise BadInput(f"{name}.block_size={self.block_size}; use a power of two >= 16 (32, 64, 128)")
+        _check_choice(name, "accuracy_level", self.accuracy_level, (0, 1, 2, 3, 4))
+        _check_choice(name, "bits", self.bits, (4, 8))
+
+
+def _default_candidates() -> tuple[QuantConfig, ...]:
+    return (Int8DynamicConfig(), Int8DynamicConfig(smooth_alpha=0.7), Int8DynamicConfig(smooth_alpha=0.5),
+            Int8StaticConfig(per_channel=True))
+
+
+@dataclasses.dataclass(frozen=True)
+class MixedConfig(QuantConfig):
+    """Accuracy-aware mixed precision: quantize, find the nodes that break the gate, keep them FP32.
+
+    Each candidate (a base config) is tried: first whole, then with its most sensitive nodes kept
+    in FP32, one more at a time, until the gates pass on held-out data with ``margin`` to spare
+    (a selection that passes exactly on the data it was chosen on fails on new data). The fastest
+    passing candidate wins.
+    """
+
+    kind = "mixed"
+    gates: tuple[str, ...] = ("cosine_mean>=0.995", "cosine_min>=0.98")
+    # Reserve this fraction of each gate's allowed error: cosine_min>=0.98 with 0.25 → search for 0.985.
+    margin: float = 0.25
+    candidates: tuple[QuantConfig, ...] = dataclasses.field(default_factory=_default_candidates)
+    time_budget_s: float = 600.0
+    max_fp32_nodes: int = 16
+    holdout_fraction: float = 0.3  # of the calibration data, kept aside to select on when no eval data is given
+    calib_samples: int = 96
+    sensitivity_samples: int = 24  # samples used to rank nodes (short and long ones alike)
+    optimize: Optimize = "auto"
+
+    def validate(self) -> None:
+        super().validate()
+        name = type(self).__name__
+        if not self.gates:
+            raise BadInput(f"{name}.gates is empty; give at least one, e.g. cosine_min>=0.98")
+        if not 0.0 <= self.margin < 1.0:
+            raise BadInput(f"{name}.margin={self.margin}; use a fraction in [0, 1), e.g. 0.25")
+        if not self.candidates:
+            raise BadInput(f"{name}.candidates is empty; give at least one base method")
+        for c in self.candidates:
+            if not isinstance(c, QuantConfig) or isinstance(c, MixedConfig | Fp16Config):
+                raise BadInput(f"{name}.candidates: {c!r} is not an int8/int4 quantization config")
+        if self.time_budget_s <= 0:
+            raise BadInput(f"{name}.time_budget_s={self.time_budget_s}; give a positive number of seconds")
+        if self.max_fp32_nodes < 0:
+            raise BadInput(f"{name}.max_fp32_nodes={self.max_fp32_nodes}; give 0 or more")
+        if not 0.0 < self.holdout_fraction < 1.0:
+            raise BadInput(f"{name}.holdout_fraction={self.holdout_fraction}; use a fraction in (0, 1)")
+        if self.calib_samples < MIN_CALIB_SAMPLES:
+            raise BadInput(f"{name}.calib_samples={self.calib_samples}; use at least {MIN_CALIB_SAMPLES}")
+
+    @property
+    def needs_calibration(self) -> bool:
+        return True

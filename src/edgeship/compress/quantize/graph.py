@@ -1,0 +1,257 @@
+"""ONNX graph helpers for the quantizers: loading, transformer fusion, pre-processing, smoothing,
+the listing of quantizable nodes, and the sanity check of a produced model (no NaN, no zero scale)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeship.core.errors import BadInput, InternalError
+
+# Node types whose weight (an initializer) a quantizer turns into integers.
+WEIGHTED_OPS = ("MatMul", "Gemm", "Conv", "ConvTranspose", "Attention", "Gather", "EmbedLayerNormalization")
+
+
+def quiet_ort_logs() -> None:
+    """ORT's quantization tools log warnings/INFO for every node; keep the user's terminal clean."""
+    for name in ("root", "onnxruntime.quantization", "onnxruntime.quantization.matmul_nbits_quantizer",
+                 "onnxruntime.transformers", "fusion_base", "onnx_model"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def load_checked(path: Path, what: str | None = None) -> Any:
+    from edgeship.core import onnx_file
+
+    try:
+        return onnx_file.load(path, load_weights=True, check=False)
+    except BadInput as exc:
+        if what:
+            raise InternalError(f"{what} cannot be read back: {exc}") from None
+        raise
+
+
+def opset(model: Any) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+def is_transformer(model: Any) -> bool:
+    """A BERT-like encoder: integer token inputs, Softmax attention and LayerNormalization."""
+    ops = {n.op_type for n in model.graph.node}
+    inits = {i.name for i in model.graph.initializer}
+    int_inputs = [i for i in model.graph.input if i.name not in inits and i.type.tensor_type.elem_type in (6, 7)]
+    has_norm = bool(ops & {"LayerNormalization", "ReduceMean", "SkipLayerNormalization"})
+    return bool(int_inputs) and "Softmax" in ops and has_norm and "MatMul" in ops
+
+
+def optimize_transformer(src: Path, dst: Path, check_feeds: list[dict[str, np.ndarray]] | None) -> dict[str, Any]:
+    """Fuse attention, LayerNorm, GELU and embeddings with ORT's transformer optimizer (model_type bert).
+
+    The fused ops (Attention, EmbedLayerNormalization) have integer versions that ORT runs fast on
+    VNNI CPUs and that quantize the embedding table. The fused graph is checked against the input
+    on ``check_feeds``; if fusion changed the numbers (or found nothing) the input is used as is.
+    """
+    import contextlib
+    import io
+
+    from onnxruntime.transformers import optimizer
+
+    quiet_ort_logs()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # the optimizer prints its shape-inference failures
+            opt = optimizer.optimize_model(str(src), model_type="bert", num_heads=0, hidden_size=0, opt_level=0)
+    except Exception as exc:  # the optimizer raises assorted errors on graphs it does not understand
+        return {"fused": False, "why": f"optimizer failed: {type(exc).__name__}"}
+    stats = {k: v for k, v in opt.get_fused_operator_statistics().items() if v}
+    if not stats.get("Attention") and not stats.get("SkipLayerNormalization"):
+        return {"fused": False, "why": "no transformer blocks recognised"}
+    opt.save_model_to_file(str(dst))  # also declares the com.microsoft opset the fused ops need
+    if check_feeds:
+        a, b = run_outputs(src, check_feeds[:4]), run_outputs(dst, check_feeds[:4])
+        worst = max(float(np.max(np.abs(x - y))) / max(1e-6, float(np.max(np.abs(x))))
+                    for ra, rb in zip(a, b, strict=True) for x, y in zip(ra.values(), rb.values(), strict=True))
+        if worst > 1e-3:
+            return {"fused": False, "why": f"fusion changed outputs (rel. error {worst:.1e})"}
+    return {"fused": True, "fused_ops": stats}
+
+
+def pre_process(src: Path, dst: Path) -> Path:
+    """ORT's quant_pre_process (graph optimisation + ONNX shape inference) into ``dst``.
+
+    Symbolic shape inference fails on exported transformers, so it is skipped. The tool writes a
+    helper file into the current directory, so it runs with the working folder set to dst's folder.
+    """
+    import contextlib
+    import os
+
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    quiet_ort_logs()
+    cwd = os.getcwd()
+    try:
+        os.chdir(dst.parent)
+        quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
+    except Exception:
+        # Pre-processing is an optimisation; a graph it cannot handle is quantized as it is.
+        with contextlib.suppress(OSError):
+            dst.unlink()
+        return src
+    finally:
+        os.chdir(cwd)
+    return dst
+
+
+def run_outputs(path: Path | bytes, feeds: list[dict[str, np.ndarray]], outputs: list[str] | None = None,
+                optimize: bool = True) -> list[dict[str, np.ndarray]]:
+    """Run a model in ORT (2 threads, like the targets) on each feed; outputs by name."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.intra_op_num_threads = 2
+    if not optimize:
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        sess = ort.InferenceSession(path if isinstance(path, bytes) else str(path), so,
+                                    providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0][:300]
+        raise InternalError(f"ONNX Runtime cannot load a quantized graph: {first}") from None
+    names = outputs or [o.name for o in sess.get_outputs()]
+    wanted = {i.name for i in sess.get_inputs()}
+    result = []
+    for f in feeds:
+        outs = sess.run(names, {k: v for k, v in f.items() if k in wanted})
+        result.append(dict(zip(names, outs, strict=True)))
+    return result
+
+
+def weighted_nodes(model: Any, op_types: tuple[str, ...] = WEIGHTED_OPS) -> list[Any]:
+    """Nodes whose second input (the weight) is an initializer: the ones a quantizer changes."""
+    inits = {i.name for i in model.graph.initializer}
+    out = []
+    for n in model.graph.node:
+        if n.op_type not in op_types:
+            continue
+        # where the weight sits: data of a Gather, word table of EmbedLayerNormalization, B otherwise
+        weight_at = {"Gather": 0, "EmbedLayerNormalization": 2}.get(n.op_type, 1)
+        if len(n.input) > weight_at and n.input[weight_at] in inits:
+            out.append(n)
+    return out
+
+
+def node_weight_bytes(model: Any, node: Any) -> int:
+    """FP32 bytes of the node's initializer inputs (what keeping it in FP32 costs in size)."""
+    inits = {i.name: i for i in model.graph.initializer}
+    total = 0
+    for name in node.input:
+        t = inits.get(name)
+        if t is not None and t.data_type == 1:
+            total += 4 * int(np.prod(t.dims)) if t.dims else 4
+    return total
+
+
+def ensure_names(model: Any) -> None:
+    """Give unnamed nodes stable names: exclusion lists and reports refer to nodes by name."""
+    seen: set[str] = set()
+    for i, n in enumerate(model.graph.node):
+        if not n.name or n.name in seen:
+            n.name = f"{n.op_type}_{i}"
+        seen.add(n.name)
+
+
+def assert_sane(model: Any, method: str) -> None:
+    """No NaN/Inf in float initializers, no zero or negative activation scale, no all-zero weight
+    scales. (A zero scale for one block is legitimate: that block's weights are all zero, such as an
+    embedding's padding row; negative blockwise scales are how ORT's symmetric 4-bit format works.)"""
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in model.graph.initializer}
+    activation_scales: set[str] = set()
+    weight_scales: set[str] = set()
+    for n in model.graph.node:
+        if n.op_type == "QuantizeLinear" and len(n.input) > 1:
+            activation_scales.add(n.input[1])
+        elif n.op_type == "DequantizeLinear" and len(n.input) > 1:
+            (weight_scales if n.input[0] in inits else activation_scales).add(n.input[1])
+        elif n.op_type in ("MatMulNBits", "GatherBlockQuantized") and len(n.input) > 2:
+            weight_scales.add(n.input[2])
+    for name, t in inits.items():
+        if t.data_type not in (1, 10, 11, 16):  # float, float16, double, bfloat16
+            continue
+        arr = numpy_helper.to_array(t).astype(np.float32)
+        if not np.isfinite(arr).all():
+            raise BadInput(f"{method}: quantization produced NaN/Inf in {name!r} (the calibration data or the model "
+                           "holds extreme values); check the data or exclude that node")
+        if name in activation_scales and arr.size and (arr <= 0).any():
+            raise BadInput(f"{method}: quantization produced a zero activation scale in {name!r} (a tensor never "
+                           "varied on the calibration data); calibrate with varied, representative data")
+        # (blockwise symmetric 4-bit scales may be negative by construction: ORT maps the largest
+        # magnitude onto -8)
+        if name in weight_scales and arr.size and not arr.any():
+            raise BadInput(f"{method}: quantization produced invalid weight scales in {name!r}; "
+                           "exclude that node (nodes_to_exclude)")
+
+
+# -- activation statistics and smoothing -----------------------------------------------------------------
+def activation_absmax(path: Path, tensors: list[str], feeds: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-channel (last axis) max |x| of intermediate tensors over the feeds (padding rows included)."""
+    import onnx
+    from onnx import helper
+
+    model = onnx.load(str(path))
+    have = {o.name for o in model.graph.output}
+    for t in tensors:
+        if t not in have:
+            model.graph.output.append(helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
+    amax: dict[str, np.ndarray] = {}
+    for res in run_outputs(model.SerializeToString(), feeds, outputs=tensors, optimize=False):
+        for t in tensors:
+            v = np.abs(res[t]).reshape(-1, res[t].shape[-1]).max(axis=0)
+            amax[t] = np.maximum(amax[t], v) if t in amax else v
+    return amax
+
+
+def smooth(src: Path, dst: Path, alpha: float, feeds: list[dict[str, np.ndarray]],
+           op_types: tuple[str, ...] = ("MatMul", "Attention"), stats: dict[str, np.ndarray] | None = None,
+           ) -> dict[str, Any]:
+    """SmoothQuant-style smoothing: ``x @ W == (x / s) @ (s * W)`` with per-input-channel
+    ``s = max|x|^alpha / max|W|^(1-alpha)``, so the activation outlier channels that ruin a per-tensor
+    INT8 range move into the weights, which are quantized per channel. The division is an explicit
+    Mul before each node (its input is often also the residual stream, so it cannot be folded).
+
+    Returns the statistics used (to reuse them for another alpha) and the smoothed node names.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(src))
+    inits = {i.name: i for i in model.graph.initializer}
+    targets = [n for n in model.graph.node if n.op_type in op_types and len(n.input) > 1 and n.input[1] in inits
+               and len(inits[n.input[1]].dims) == 2]
+    if stats is None:
+        stats = activation_absmax(src, sorted({n.input[0] for n in targets}), feeds)
+    target_names = {n.name for n in targets}
+    new_nodes, smoothed = [], []
+    for n in model.graph.node:
+        if n.name in target_names and n.input[0] in stats:
+            w = numpy_helper.to_array(inits[n.input[1]])
+            x_max = np.maximum(stats[n.input[0]], 1e-5)
+            w_max = np.maximum(np.abs(w).max(axis=1), 1e-5)
+            if x_max.shape[0] != w.shape[0]:
+                new_nodes.append(n)
+                continue
+            s = np.clip(x_max**alpha / w_max ** (1 - alpha), 1e-2, 1e2).astype(np.float32)
+            inits[n.input[1]].CopyFrom(numpy_helper.from_array((w * s[:, None]).astype(np.float32), n.input[1]))
+            inv_name, out_name = f"{n.name}_smooth_inv", f"{n.name}_smoothed_input"
+            model.graph.initializer.append(numpy_helper.from_array((1.0 / s).astype(np.float32), inv_name))
+            new_nodes.append(helper.make_node("Mul", [n.input[0], inv_name], [out_name], name=f"{n.name}_smooth"))
+            n.input[0] = out_name
+            smoothed.append(n.name)
+        new_nodes.append(n)
+    del model.graph.node[:]
+    model.graph.node.extend(new_nodes)
+    onnx.save(model, str(dst))
+    return {"stats": stats, "smoothed": smoothed}

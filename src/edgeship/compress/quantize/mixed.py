@@ -1,0 +1,383 @@
+"""Accuracy-aware mixed precision: quantize, find the nodes that break the gate, keep those in FP32.
+
+The search, per candidate base config (dynamic INT8, dynamic INT8 with SmoothQuant-style smoothing,
+static QDQ INT8, ...):
+
+1. quantize everything and measure the gate metrics on held-out selection data (never the data
+   the ranges were calibrated on); a candidate that passes needs no FP32 node at all;
+2. otherwise rank its quantizable nodes by sensitivity, measured two ways on a few calibration
+   samples (short ones included: they are the worst cases of INT8 encoders):
+   - *alone*: the output error when only that node is quantized;
+   - *propagated*: layer by layer in the fully quantized model, how much error the node adds to
+     what reaches it (error at its output minus error at its input);
+3. keep the top-ranked nodes in FP32 one more at a time until the gates pass with ``margin`` to
+   spare (a selection that passes exactly on its own data fails on new data), within the budget.
+
+The fastest passing candidate (latency measured here, interleaved) is the result. Its facts say
+which nodes stayed FP32, why (their sensitivity), and what they cost (size and latency measured
+against the same candidate fully quantized, apportioned to nodes by their weight size).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeship.compress.quantize import graph
+from edgeship.compress.quantize.api import QuantContext, quantizer_for, register_quantizer
+from edgeship.compress.quantize.configs import Int8DynamicConfig, MixedConfig, QuantConfig
+from edgeship.core.errors import BadInput
+
+Feeds = dict[str, np.ndarray]
+
+
+# -- gates and metrics -----------------------------------------------------------------------------------
+def tightened(gate_texts: tuple[str, ...] | list[str], margin: float) -> list[Any]:
+    """The gates with ``margin`` of their allowed error held in reserve.
+
+    Bounded higher-is-better metrics (cosine, agreement ≤ 1; accuracy ≤ 100) move toward their
+    ideal: cosine_min>=0.98 with margin 0.25 becomes >=0.985. Lower-is-better ones shrink toward 0:
+    accuracy_drop<=0.5 becomes <=0.375. Unbounded ones (snr_db) grow by the margin.
+    """
+    from edgeship.check.gates import Gate, parse_gates
+    from edgeship.check.metrics import HIGHER_IS_BETTER
+
+    out = []
+    for g in parse_gates(list(gate_texts)):
+        if HIGHER_IS_BETTER.get(g.metric, True):
+            ideal = 100.0 if g.metric in ("accuracy", "ref_accuracy") else (1.0 if g.value <= 1.0 else None)
+            value = g.value + margin * (ideal - g.value) if ideal is not None else g.value + margin * abs(g.value)
+        else:
+            value = g.value * (1.0 - margin)
+        out.append(Gate(g.metric, g.op, value))
+    return out
+
+
+def metrics_of(refs: list[dict[str, np.ndarray]], cands: list[dict[str, np.ndarray]],
+               labels: np.ndarray | None) -> dict[str, Any]:
+    """Worst case over outputs of edgeship.check.metrics.output_metrics."""
+    from edgeship.check.metrics import output_metrics, worst_case
+
+    per = {}
+    for name in refs[0]:
+        per[name] = output_metrics([r[name] for r in refs], [c[name] for c in cands], labels=labels)
+    return worst_case(per)
+
+
+def _pick_sensitivity_feeds(samples: list[Feeds], n: int) -> list[Feeds]:
+    """Half the smallest samples (short sentences are the worst cases), half spread over the rest."""
+    if len(samples) <= n:
+        return list(samples)
+    sizes = [sum(v.size for v in s.values()) for s in samples]
+    order = sorted(range(len(samples)), key=lambda i: (sizes[i], i))
+    picked = order[: n // 2]
+    rest = [i for i in range(len(samples)) if i not in set(picked)]
+    step = len(rest) / (n - len(picked))
+    picked += [rest[int(j * step)] for j in range(n - len(picked))]
+    return [samples[i] for i in sorted(picked)]
+
+
+def _err(refs: list[dict[str, np.ndarray]], cands: list[dict[str, np.ndarray]]) -> float:
+    """A scalar output error for ranking: 1 - cosine, the mean and the worst row weighted alike."""
+    m = metrics_of(refs, cands, None)
+    return 0.5 * (1.0 - m["cosine_mean"]) + 0.5 * (1.0 - m["cosine_min"])
+
+
+def latency_ms(paths: list[Path], feed: Feeds, rounds: int = 5, runs: int = 20) -> list[float]:
+    """Batch-1 latency of several models measured in interleaved rounds (min of per-round medians),
+    so that load from other processes affects them alike."""
+    import onnxruntime as ort
+
+    sessions = []
+    for p in paths:
+        so = ort.SessionOptions()
+        so.log_severity_level = 3
+        so.intra_op_num_threads = 2
+        so.inter_op_num_threads = 1
+        s = ort.InferenceSession(str(p), so, providers=["CPUExecutionProvider"])
+        wanted = {i.name for i in s.get_inputs()}
+        f = {k: v for k, v in feed.items() if k in wanted}
+        for _ in range(3):
+            s.run(None, f)
+        sessions.append((s, f))
+    best = [float("inf")] * len(paths)
+    for _ in range(rounds):
+        for i, (s, f) in enumerate(sessions):
+            times = []
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                s.run(None, f)
+                times.append(time.perf_counter() - t0)
+            best[i] = min(best[i], float(np.median(times)) * 1e3)
+    return best
+
+
+# -- the search ------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Trial:
+    config: QuantConfig
+    path: Path
+    metrics: dict[str, Any]
+    passed: bool  # tightened gates on the selection data
+    why: str
+    kept_fp32: tuple[str, ...] = ()
+
+    def slack(self, gates: list[Any]) -> float:
+        """Worst normalised distance to a gate (positive: passes with room)."""
+        from edgeship.check.metrics import HIGHER_IS_BETTER
+
+        worst = float("inf")
+        for g in gates:
+            v = self.metrics.get(g.metric)
+            if v is None:
+                return -float("inf")
+            scale = max(abs(1.0 - g.value), 1e-6) if g.value <= 1 else max(abs(g.value), 1e-6)
+            d = (v - g.value) if HIGHER_IS_BETTER.get(g.metric, True) else (g.value - v)
+            worst = min(worst, d / scale)
+        return worst
+
+
+class Search:
+    def __init__(self, src: Path, cfg: MixedConfig, ctx: QuantContext) -> None:
+        self.src, self.cfg, self.ctx = src, cfg, ctx
+        self.deadline = time.monotonic() + cfg.time_budget_s
+        self.gates = tightened(cfg.gates, 0.0)
+        self.search_gates = tightened(cfg.gates, cfg.margin)
+        self.n = 0
+        self.log: list[dict[str, Any]] = []
+        self._split_data()
+
+    # data: calibration part, selection part (held out), sensitivity feeds
+    def _split_data(self) -> None:
+        ctx, cfg = self.ctx, self.cfg
+        pool = ctx.calib.samples
+        if ctx.eval_data is not None:
+            calib, select = pool, ctx.eval_data.samples
+            self.select_labels = ctx.eval_data.labels
+            self.select_source = f"eval data {ctx.eval_data.name}"
+        else:
+            k = max(2, round(1 / cfg.holdout_fraction))
+            select = [s for i, s in enumerate(pool) if i % k == k - 1]
+            calib = [s for i, s in enumerate(pool) if i % k != k - 1]
+            self.select_labels = None
+            self.select_source = f"every {k}th sample of {ctx.calib.name}, held out of calibration"
+        from edgeship.compress.quantize.configs import MIN_CALIB_SAMPLES
+
+        if len(calib) < MIN_CALIB_SAMPLES or len(select) < 2:
+            raise BadInput(f"mixed: {len(pool)} calibration samples leave too few to calibrate ({len(calib)}) and to "
+                           f"select on ({len(select)}); give at least {2 * MIN_CALIB_SAMPLES + 2} or pass eval data")
+        calib = calib[: cfg.calib_samples]
+        ctx.calib = dataclasses.replace(ctx.calib, samples=calib, labels=None)
+        self.select = select
+        self.select_ref = ctx.reference or graph.run_outputs(self.src, select)
+        self.sens = _pick_sensitivity_feeds(calib, cfg.sensitivity_samples)
+        self.sens_ref = graph.run_outputs(self.src, self.sens)
+
+    def time_left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def quantize(self, config: QuantConfig) -> Path:
+        self.n += 1
+        out = self.ctx.tmp(f"trial-{self.n}.onnx")
+        q = quantizer_for(config)
+        facts = q.fn(self.src, config, self.ctx, out)
+        self.last_facts = facts
+        return out
+
+    def trial(self, config: QuantConfig, kept: tuple[str, ...] = ()) -> Trial:
+        from edgeship.check.gates import evaluate_gates
+
+        path = self.quantize(config.excluding(kept) if kept else config)
+        cands = graph.run_outputs(path, self.select)
+        m = metrics_of(self.select_ref, cands, self.select_labels)
+        passed, why = evaluate_gates(self.search_gates, m)
+        t = Trial(config, path, m, passed, why, kept)
+        self.log.append({"config": config.to_dict(), "kept_fp32": list(kept), "passed": passed,
+                         "metrics": {k: m[k] for k in ("cosine_mean", "cosine_min", "top1_agreement", "accuracy_drop")
+                                     if k in m}})
+        self.ctx.say(f"{_label(config)} with {len(kept)} FP32 node(s): {why}")
+        return t
+
+    # sensitivity
+    def sensitivity(self, config: QuantConfig, full: Trial) -> list[dict[str, Any]]:
+        """Per quantizable node: alone error (output) and propagated/local error (layer-wise)."""
+        import onnx
+
+        pre = Path(self.last_prepared(config))
+        model = onnx.load(str(pre))
+        nodes = graph.weighted_nodes(model)
+        names = [n.name for n in nodes]
+        weight = {n.name: graph.node_weight_bytes(model, n) for n in nodes}
+        local, prop = self._layerwise(pre, full.path, nodes)
+        rows = []
+        budget_alone = self.time_left() * 0.5  # keep half the budget for the greedy search itself
+        t0 = time.monotonic()
+        for i, name in enumerate(names):
+            alone = None
+            if time.monotonic() - t0 < budget_alone:
+                others = tuple(n for n in names if n != name)
+                path = self.quantize(config.excluding(others))
+                alone = _err(self.sens_ref, graph.run_outputs(path, self.sens))
+                path.unlink(missing_ok=True)
+            rows.append({"node": name, "op": nodes[i].op_type, "alone_err": alone, "local_err": local.get(name),
+                         "propagated_err": prop.get(name), "fp32_weight_bytes": weight[name]})
+        # rank: alone error where measured, local error to order the rest (and break ties)
+        rows.sort(key=lambda r: (-(r["alone_err"] if r["alone_err"] is not None else -1.0),
+                                 -(r["local_err"] or 0.0)))
+        return rows
+
+    def last_prepared(self, config: QuantConfig) -> str:
+        """The float graph the quantizer started from (prepared, maybe smoothed), from the cache."""
+        for key, value in reversed(list(self.ctx.cache.items())):
+            if key[0] == "smoothed" and isinstance(config, Int8DynamicConfig) and config.smooth_alpha is not None \
+                    and key[2] == config.smooth_alpha:
+                return str(value[0])
+        for key, value in reversed(list(self.ctx.cache.items())):
+            if key[0] == "prepared":
+                from edgeship.compress.quantize.prepare import wants_fusion
+
+                if key[2] == wants_fusion(getattr(config, "optimize", "auto"), isinstance(config, Int8DynamicConfig)):
+                    return str(value[0])
+        return str(self.src)
+
+    def _layerwise(self, float_path: Path, quant_path: Path, nodes: list[Any]
+                   ) -> tuple[dict[str, float], dict[str, float]]:
+        """Relative error at each node's output in the fully quantized graph (propagated) and what the
+        node adds to the error at its input (local). Tensor names survive ORT's quantizers."""
+        import onnx
+        from onnx import helper
+
+        tensors = sorted({t for n in nodes for t in (n.input[0], n.output[0])})
+        exposed = []
+        for path in (float_path, quant_path):
+            m = onnx.load(str(path))
+            have = {v for n in m.graph.node for v in n.output} | {i.name for i in m.graph.input}
+            exposed.append({t for t in tensors if t in have})
+        common = sorted(exposed[0] & exposed[1])
+        if not common:
+            return {}, {}
+        outs = []
+        for path in (float_path, quant_path):
+            m = onnx.load(str(path))
+            for t in common:
+                m.graph.output.append(helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
+            outs.append(graph.run_outputs(m.SerializeToString(), self.sens, outputs=common, optimize=False))
+        err = {}
+        for t in common:
+            num = sum(float(np.sum((a[t].astype(np.float64) - b[t]) ** 2)) for a, b in zip(*outs, strict=True))
+            den = sum(float(np.sum(a[t].astype(np.float64) ** 2)) for a in outs[0])
+            err[t] = float(np.sqrt(num / den)) if den > 0 else 0.0
+        prop = {n.name: err[n.output[0]] for n in nodes if n.output[0] in err}
+        local = {n.name: max(0.0, err[n.output[0]] - err.get(n.input[0], 0.0)) for n in nodes if n.output[0] in err}
+        return local, prop
+
+    def greedy(self, config: QuantConfig, full: Trial) -> tuple[Trial, list[dict[str, Any]]]:
+        ranking = self.sensitivity(config, full)
+        best = full
+        for k in range(1, min(self.cfg.max_fp32_nodes, len(ranking)) + 1):
+            if self.time_left() <= 0:
+                self.ctx.say("mixed: time budget spent")
+                break
+            t = self.trial(config, tuple(r["node"] for r in ranking[:k]))
+            if t.slack(self.search_gates) > best.slack(self.search_gates):
+                best = t
+            else:
+                t.path.unlink(missing_ok=True)
+            if t.passed:
+                return t, ranking
+        return best, ranking
+
+
+def _label(c: QuantConfig) -> str:
+    extra = ""
+    if isinstance(c, Int8DynamicConfig) and c.smooth_alpha is not None:
+        extra = f"+smooth{c.smooth_alpha:g}"
+    return c.kind + extra
+
+
+@register_quantizer(MixedConfig)
+def mixed(src: Path, cfg: MixedConfig, ctx: QuantContext, out: Path) -> dict[str, Any]:
+    from edgeship.check.gates import evaluate_gates
+
+    t_start = time.monotonic()
+    search = Search(src, cfg, ctx)
+    # 1. every candidate, whole
+    whole: list[Trial] = []
+    for c in cfg.candidates:
+        if search.time_left() <= 0 and whole:
+            break
+        whole.append(search.trial(c))
+    whole.sort(key=lambda t: -t.slack(search.search_gates))
+    # 2. candidates that fail get FP32 nodes, most promising first, while time is left
+    results: list[tuple[Trial, Trial, list[dict[str, Any]]]] = []  # (final, whole, ranking)
+    for t in whole:
+        if t.passed:
+            results.append((t, t, []))
+        elif search.time_left() > 0 and cfg.max_fp32_nodes > 0:
+            final, ranking = search.greedy(t.config, t)
+            results.append((final, t, ranking))
+        else:
+            results.append((t, t, []))
+        if sum(1 for r in results if r[0].passed) >= 2:
+            break  # two passing candidates are enough to choose the faster
+    passing = [r for r in results if r[0].passed]
+    # 3. the fastest passing candidate (or, if none passes, the closest one)
+    feed = max(search.select, key=lambda s: sum(v.size for v in s.values()))
+    timed = passing if passing else [max(results, key=lambda r: r[0].slack(search.search_gates))]
+    paths = [r[0].path for r in timed] + [r[1].path for r in timed if r[1] is not r[0]]
+    lat = dict(zip(paths, latency_ms(paths, feed), strict=True))
+    chosen = min(timed, key=lambda r: (round(lat[r[0].path] / min(lat.values()), 2), -r[0].slack(search.gates)))
+    final, full, ranking = chosen
+    shutil.copyfile(final.path, out)
+    passed, why = evaluate_gates(search.gates, final.metrics)
+    # 4. the cost of the FP32 nodes, measured against the same candidate fully quantized
+    cost: dict[str, Any] = {}
+    if final.kept_fp32:
+        size_delta = final.path.stat().st_size - full.path.stat().st_size
+        lat_delta = lat[final.path] - lat[full.path]
+        by_name = {r["node"]: r for r in ranking}
+        wsum = sum(by_name[n]["fp32_weight_bytes"] for n in final.kept_fp32) or 1
+        cost = {"size_bytes": size_delta, "latency_ms": round(lat_delta, 4),
+                "latency_note": "measured total; per node apportioned by weight size"}
+        kept = []
+        for n in final.kept_fp32:
+            r = by_name[n]
+            share = r["fp32_weight_bytes"] / wsum
+            kept.append({**r, "why": _why(r), "size_cost_bytes": round(size_delta * share),
+                         "latency_cost_ms": round(lat_delta * share, 4)})
+    else:
+        kept = []
+    return {
+        "base": final.config.to_dict(),
+        "base_label": _label(final.config),
+        "nodes_kept_fp32": list(final.kept_fp32),
+        "kept_fp32": kept,
+        "fp32_cost": cost,
+        "gate": {"passed": passed, "why": why, "gates": list(cfg.gates), "margin": cfg.margin,
+                 "searched_with": [str(g) for g in search.search_gates], "data": search.select_source,
+                 "samples": len(search.select)},
+        "metrics": {k: v for k, v in final.metrics.items() if isinstance(v, int | float)},
+        "latency_ms_b1": round(lat[final.path], 4),
+        "candidates": [{"base": _label(r[0].config), "passed": r[0].passed, "fp32_nodes": len(r[0].kept_fp32),
+                        "whole": {"cosine_mean": r[1].metrics.get("cosine_mean"),
+                                  "cosine_min": r[1].metrics.get("cosine_min"), "why": r[1].why},
+                        "final_why": r[0].why, "latency_ms_b1": round(lat[r[0].path], 4) if r[0].path in lat else None}
+                       for r in results],
+        "sensitivity": ranking[:32],
+        "trials": len(search.log),
+        "search_time_s": round(time.monotonic() - t_start, 1),
+    }
+
+
+def _why(r: dict[str, Any]) -> str:
+    parts = []
+    if r.get("alone_err") is not None:
+        parts.append(f"quantized alone it costs {r['alone_err']:.2e} output error (1-cos)")
+    if r.get("local_err") is not None:
+        parts.append(f"adds {r['local_err']:.2e} relative error layer-wise")
+    return "; ".join(parts) or "ranked by sensitivity"
