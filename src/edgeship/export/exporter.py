@@ -239,7 +239,12 @@ def _load(spec: str, trust_pickle: bool, shapes: dict[str, tuple[int, ...]] | No
 def resolve_dynamic_axes(source: TorchSource, config: ExportConfig) -> dict[str, dict[int, str]]:
     """What the source declares, plus ``dynamic_batch`` (axis 0 of every input) and ``dynamic_axes``."""
     axes: dict[str, dict[int, str]] = {k: dict(v) for k, v in source.dynamic_axes.items()}
-    ranks = {n: t.dim() for n, t in source.example_inputs.items()}
+    return _add_config_axes(axes, {n: t.dim() for n, t in source.example_inputs.items()}, config)
+
+
+def _add_config_axes(axes: dict[str, dict[int, str]], ranks: dict[str, int],
+                     config: ExportConfig) -> dict[str, dict[int, str]]:
+    """Add ``dynamic_batch`` and ``dynamic_axes`` to ``axes``, checked against the inputs' ranks."""
     if config.dynamic_batch:
         for name, rank in ranks.items():
             if rank >= 1:
@@ -304,17 +309,7 @@ def _from_onnx(model: Model, config: ExportConfig, say: Progress) -> tuple[Any, 
 
     say(f"reading {model.path}")
     proto = onnx_file.load(model.path)
-    axes: dict[str, dict[int, str]] = {}
-    ranks = {t.name: len(t.shape) for t in model.io.inputs}
-    if config.dynamic_batch:
-        axes = {n: {0: "batch"} for n, r in ranks.items() if r >= 1}
-    for item in config.dynamic_axes:
-        name, axis, dim_name = parse_dynamic_axis(item)
-        if name not in ranks:
-            raise BadInput(f"--dynamic-axis {item!r}: the model has no input {name!r}; inputs: {', '.join(ranks)}")
-        if axis >= ranks[name]:
-            raise BadInput(f"--dynamic-axis {item!r}: input {name!r} has {ranks[name]} dims")
-        axes.setdefault(name, {})[axis] = dim_name
+    axes = _add_config_axes({}, {t.name: len(t.shape) for t in model.io.inputs}, config)
     if axes:
         for inp in proto.graph.input:
             for axis, dim_name in axes.get(inp.name, {}).items():
