@@ -19,12 +19,14 @@ Accepted specs, each a registered source kind (first match wins, in ``order``):
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import inspect
+import logging
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -334,7 +336,8 @@ def _load_hf(spec: str, opts: SourceOptions) -> TorchSource:
 
     folder = Path(spec)
     try:
-        model = transformers.AutoModel.from_pretrained(str(folder), local_files_only=True)
+        with _quiet_loggers("torchao", "torch.utils._pytree"):  # CPU-machine notes from torchao: noise
+            model = _auto_model(transformers, folder)
     except Exception as exc:
         raise BadInput(f"{spec!r}: transformers cannot load this folder ({type(exc).__name__}: {_first_line(exc)}); "
                        "check config.json and the weights file") from None
@@ -374,6 +377,28 @@ def _load_hf(spec: str, opts: SourceOptions) -> TorchSource:
     return TorchSource(name=spec, module=wrapper, example_inputs=example, output_names=["last_hidden_state"],
                        dynamic_axes={n: {0: "batch", 1: "sequence"} for n in wanted}, task="other",
                        extra={"tokenizer": tokenizer, "parity_feeds": feeds_list})
+
+
+def _auto_model(transformers: Any, folder: Path) -> Any:
+    """AutoModel with eager attention when the architecture has it: both exporters handle it, while
+    fused SDPA kernels are harder for them and gain nothing at export time."""
+    try:
+        return transformers.AutoModel.from_pretrained(str(folder), local_files_only=True, attn_implementation="eager")
+    except (TypeError, ValueError):
+        return transformers.AutoModel.from_pretrained(str(folder), local_files_only=True)
+
+
+@contextlib.contextmanager
+def _quiet_loggers(*names: str) -> Iterator[None]:
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def _hidden_state_wrapper(model: Any, input_names: list[str]) -> Any:
