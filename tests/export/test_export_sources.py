@@ -71,6 +71,9 @@ def test_missing_factory_file_and_missing_path(tmp_path: Path) -> None:
         load_source(str(tmp_path / "nope.onnx"))
     with pytest.raises(BadInput, match=r"not found"):
         load_source(str(tmp_path / "nothing-here"))
+    (tmp_path / "net.py").write_text("def build():\n    pass\n")
+    with pytest.raises(BadInput, match=r"names no factory; give FILE.py:FUNCTION"):
+        load_source(str(tmp_path / "net.py"))
 
 
 def test_factory_file_that_fails_to_import(tmp_path: Path) -> None:

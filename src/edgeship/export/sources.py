@@ -95,6 +95,9 @@ def load_source(spec: str, trust_pickle: bool = False,
     path = Path(spec)
     if not path.exists():
         raise BadInput(f"model source {spec!r} not found; check the path, or give {KNOWN_KINDS}")
+    if path.suffix == ".py":
+        raise BadInput(f"{spec!r} names no factory; give FILE.py:FUNCTION, the function that returns "
+                       "(module, example_inputs)")
     if path.is_dir():
         raise BadInput(f"folder {spec!r} has no config.json, so it is not a Hugging Face model folder; "
                        f"give {KNOWN_KINDS}")
