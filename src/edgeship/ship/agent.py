@@ -38,7 +38,7 @@ __all__ = ["Agent", "AgentConfig", "active_model", "record_crash"]
 
 # Steps at which a test may stop the agent (EDGESHIP_AGENT_PAUSE_AT=step): the process prints
 # "PAUSED step" on stderr and sleeps, so a crash test can SIGKILL it exactly there.
-STEPS = ("download", "stage", "fsync", "switch")
+STEPS = ("download", "stage", "fsync", "switch", "switched")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,9 +153,8 @@ class Agent:
         folder, _, base = info.path.rpartition("/")
         url = f"{self.config.repo_url.rstrip('/')}/targets/{folder + '/' if folder else ''}{sha}.{base}"
         part = self.slots.path / "downloads" / f"{sha}.part"
-        self._checkpoint("download")
         try:
-            fetcher.download_resumable(url, part, info.length)
+            fetcher.download_resumable(url, part, info.length, on_chunk=lambda n: self._checkpoint("download"))
         except exceptions.DownloadLengthMismatchError as exc:
             part.unlink(missing_ok=True)
             raise UpdateFailed("rejected", f"{info.path}: {exc}") from None
@@ -199,6 +198,7 @@ class Agent:
     def run_once(self) -> dict[str, Any]:
         """One update cycle; returns (and stores in state.json) what happened."""
         with self.slots.lock():
+            self.slots.remove_stale_temps()
             started = time.monotonic()
             outcome = self._cycle(started)
             outcome["seconds"] = round(time.monotonic() - started, 3)
@@ -228,8 +228,25 @@ class Agent:
             return {"outcome": exc.outcome, "detail": exc.detail, "transient": exc.transient,
                     "target": getattr(exc, "target", None)}
 
+    def _first_runs(self) -> dict[str, Any] | None:
+        """The first inferences of a newly active model, in a separate process that finds the model
+        through the pointer like a serving process; a crash or a failure rolls back."""
+        st = self.slots.state()
+        act = self.slots.active()
+        if not act or not st.get("first_runs_pending") or st["first_runs_pending"] != act.get("sha256"):
+            return None
+        ok, why, _ = self._healthcheck(["--slot-dir", str(self.slots.path), "--timed-runs", "0"])
+        st = self.slots.state()
+        st["first_runs_pending"] = None
+        self.slots.write_state(st)
+        return None if ok else self._rollback(act, f"first inferences failed: {why}")
+
     def _probation_check(self) -> dict[str, Any] | None:
-        """A model in probation that a serving process reported as crashing is rolled back."""
+        """A model in probation that a serving process reported as crashing is rolled back; first
+        inferences interrupted by a crash of the agent are run again."""
+        failed_first = self._first_runs()
+        if failed_first:
+            return failed_first
         act = self.slots.active()
         crashes = self.slots.path / "crashes.log"
         if not act or not act.get("probation"):
@@ -380,12 +397,12 @@ class Agent:
             f.unlink(missing_ok=True)
         st = self.slots.state()
         st["probation_left"] = self.config.probation_cycles
+        st["first_runs_pending"] = sha if self.config.first_runs else None
         self.slots.write_state(st)
-        if self.config.first_runs:
-            ok, first_why, _ = self._healthcheck(["--slot-dir", str(self.slots.path), "--timed-runs", "0"])
-            if not ok:
-                out = self._rollback(self.slots.active() or {}, f"first inferences failed: {first_why}")
-                return {**out, **extra}
+        self._checkpoint("switched")
+        failed_first = self._first_runs()
+        if failed_first:
+            return {**failed_first, **extra}
         return {"outcome": "updated", "target": target, "version": meta.get("version"), "sha256": sha,
                 "slot": slot, "health": {k: result.get(k) for k in ("why", "latency_ms")}, **extra}
 

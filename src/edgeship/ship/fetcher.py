@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,9 @@ class DeadlineFetcher(FetcherInterface):
             while True:
                 self.remaining()  # raises once the deadline has passed
                 try:
-                    chunk = resp.read(self.chunk_size)
+                    # read1: whatever has arrived (up to chunk_size); read() would wait for a full
+                    # chunk, so a server trickling bytes could hold us far past the deadline.
+                    chunk = resp.read1(self.chunk_size)
                 except urllib3.exceptions.TimeoutError as exc:
                     raise exceptions.SlowRetrievalError("read timed out") from exc
                 except (urllib3.exceptions.ProtocolError, urllib3.exceptions.HTTPError, OSError) as exc:
@@ -90,7 +92,8 @@ class DeadlineFetcher(FetcherInterface):
             raise exceptions.DownloadHTTPError(f"HTTP {resp.status} for {url}", resp.status)
         return self._stream(resp)
 
-    def download_resumable(self, url: str, part: Path, length: int) -> Path:
+    def download_resumable(self, url: str, part: Path, length: int,
+                           on_chunk: Callable[[int], None] | None = None) -> Path:
         """Download ``url`` into ``part``, continuing from the bytes already there.
 
         Refuses more than ``length`` bytes (endless data). Raises DownloadError when the connection
@@ -122,6 +125,8 @@ class DeadlineFetcher(FetcherInterface):
                         raise exceptions.DownloadLengthMismatchError(
                             f"{url}: more than the {length} bytes the signed metadata allows")
                     fh.write(chunk)
+                    if on_chunk:
+                        on_chunk(received)
             finally:
                 fh.flush()
                 os.fsync(fh.fileno())

@@ -69,6 +69,12 @@ class SlotDir:
             (self.path / sub).mkdir(parents=True, exist_ok=True)
         return self
 
+    def remove_stale_temps(self) -> None:
+        """Temporary pointer/state files left by a process killed mid-write (call under the lock)."""
+        for pattern in (f".{POINTER}.*", f".{STATE}.*"):
+            for f in self.path.glob(pattern):
+                f.unlink(missing_ok=True)
+
     # -- lock ------------------------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
