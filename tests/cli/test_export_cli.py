@@ -138,6 +138,26 @@ def test_bad_flag_values_exit_2(folder: Path, capsys: pytest.CaptureFixture[str]
     assert _files(folder) == before
 
 
+def test_no_parity_is_recorded_as_skipped(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = folder / "copy.onnx"
+    assert main(["export", str(folder / "good.onnx"), "-o", str(out), "--no-parity", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] is None
+    assert "skipped" in report["facts"]["parity"]["why"]
+
+
+def test_command_module_imports_nothing_heavy() -> None:
+    import subprocess
+    import sys
+
+    code = ("import argparse, sys, edgeship.cli.export_cmd as c; "
+            "c.register(argparse.ArgumentParser().add_subparsers()); "
+            "heavy = [n for n in ('torch', 'onnx', 'onnxruntime', 'tensorflow', 'transformers') if n in sys.modules]; "
+            "print(heavy); sys.exit(1 if heavy else 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_help_teaches_sources_and_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["export", "--help"])
