@@ -8,6 +8,8 @@ activations are held in memory at once, so large calibration sets stay bounded.
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -150,13 +152,13 @@ def calibrate(model_path: Path, samples: list[Feeds], method: str, workdir: Path
     calibrator = create_calibrator(model_path, None, augmented_model_path=str(workdir / "augmented.onnx"),
                                    calibrate_method=cal_method, extra_options=extra)
     try:
-        seen = 0
-        for group in chunks(samples, policy, chunk_size):
-            if method != "minmax":
-                _skip_extreme_tensors(calibrator, group[-1], names)
-            calibrator.collect_data(FeedsReader(group, names))
-            seen += len(group)
-        ranges = calibrator.compute_data()
+        # ORT's histogram collector prints progress to stdout, which belongs to --json output
+        with contextlib.redirect_stdout(io.StringIO()):
+            for group in chunks(samples, policy, chunk_size):
+                if method != "minmax":
+                    _skip_extreme_tensors(calibrator, group[-1], names)
+                calibrator.collect_data(FeedsReader(group, names))
+            ranges = calibrator.compute_data()
     finally:
         (workdir / "augmented.onnx").unlink(missing_ok=True)
     save_tensors_data(ranges, cache)

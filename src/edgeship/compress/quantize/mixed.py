@@ -161,11 +161,14 @@ class Search:
             self.select_labels = ctx.eval_data.labels
             self.select_source = f"eval data {ctx.eval_data.name}"
         else:
+            # 1 in k samples, stratified by size so that both parts get short and long inputs
             k = max(2, round(1 / cfg.holdout_fraction))
-            select = [s for i, s in enumerate(pool) if i % k == k - 1]
-            calib = [s for i, s in enumerate(pool) if i % k != k - 1]
+            by_size = sorted(range(len(pool)), key=lambda i: (sum(v.size for v in pool[i].values()), i))
+            held = set(by_size[k - 1::k])
+            select = [s for i, s in enumerate(pool) if i in held]
+            calib = [s for i, s in enumerate(pool) if i not in held]
             self.select_labels = None
-            self.select_source = f"every {k}th sample of {ctx.calib.name}, held out of calibration"
+            self.select_source = f"1 in {k} samples of {ctx.calib.name} (stratified by length), held out of calibration"
         from edgeship.compress.quantize.configs import MIN_CALIB_SAMPLES
 
         if len(calib) < MIN_CALIB_SAMPLES or len(select) < 2:

@@ -1,0 +1,95 @@
+"""The accuracy-aware mixed search on real (small) models: it keeps the most sensitive nodes in FP32
+until the gate passes on held-out data with a margin, and reports why and at what cost."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from edgeship.check.metrics import output_metrics
+from edgeship.cli.main import main
+from edgeship.compress.quantize import Int8DynamicConfig, MixedConfig, quantize
+from edgeship.compress.quantize.graph import run_outputs
+from edgeship.compress.quantize.mixed import tightened
+from edgeship.core.errors import GateFailed
+
+STRICT = ("cosine_min>=0.99995",)  # stricter than whole INT8 reaches on this small encoder
+
+
+@pytest.fixture(scope="module")
+def mixed_bert(bert: Path, bert_calib: object, tmp_path_factory: pytest.TempPathFactory) -> object:
+    cfg = MixedConfig(gates=STRICT, margin=0.2, candidates=(Int8DynamicConfig(optimize="none"),),
+                      time_budget_s=240, max_fp32_nodes=14, sensitivity_samples=8)
+    return quantize(bert, cfg, out=tmp_path_factory.mktemp("mixed") / "mixed.onnx", calib=bert_calib)
+
+
+def test_tightened_gates_keep_a_margin() -> None:
+    cos, drop, snr = tightened(("cosine_min>=0.98", "accuracy_drop<=0.5", "snr_db>=20"), 0.25)
+    assert cos.value == pytest.approx(0.985) and drop.value == pytest.approx(0.375) and snr.value == pytest.approx(25)
+
+
+@pytest.mark.slow
+def test_mixed_keeps_sensitive_nodes_fp32_until_the_gate_passes(mixed_bert: object, bert: Path,
+                                                                 bert_test: object, tmp_path: Path) -> None:
+    facts = mixed_bert.facts  # type: ignore[attr-defined]
+    assert facts["gate"]["passed"] is True
+    kept = facts["nodes_kept_fp32"]
+    assert 1 <= len(kept) <= 14
+    # the whole-INT8 candidate failed the strict gate, which is why nodes were kept
+    assert facts["candidates"][0]["whole"]["cosine_min"] < 0.99995 + 0.2 * 0.00005
+    # kept nodes are the top of the sensitivity ranking, each with its reason and measured cost
+    ranked = [r["node"] for r in facts["sensitivity"]]
+    assert ranked[: len(kept)] == kept
+    assert all(r["alone_err"] is not None for r in facts["sensitivity"])
+    for row in facts["kept_fp32"]:
+        assert "output error" in row["why"] and row["size_cost_bytes"] > 0
+    assert facts["fp32_cost"]["size_bytes"] > 0
+    # they really are float in the file; the rest is integer
+    ops = Counter(n.op_type for n in onnx.load(str(mixed_bert.path)).graph.node)  # type: ignore[attr-defined]
+    assert ops["MatMulInteger"] >= 1
+    # and the selection generalises to data the search never saw: closer to FP32 than whole INT8
+    whole = quantize(bert, Int8DynamicConfig(optimize="none"), out=tmp_path / "whole.onnx")
+    ref = run_outputs(bert, bert_test.samples)  # type: ignore[attr-defined]
+
+    def cos_min(path: Path) -> float:
+        cand = run_outputs(path, bert_test.samples)  # type: ignore[attr-defined]
+        return output_metrics([r["embedding_out"] for r in ref], [c["embedding_out"] for c in cand])["cosine_min"]
+
+    assert cos_min(mixed_bert.path) > cos_min(whole.path)  # type: ignore[attr-defined]
+
+
+def test_mixed_keeps_nothing_when_int8_already_passes(mlp: Path, mlp_calib: Path, tmp_path: Path) -> None:
+    cfg = MixedConfig(gates=("cosine_min>=0.95",), candidates=(Int8DynamicConfig(),), time_budget_s=60)
+    out = quantize(mlp, cfg, out=tmp_path / "m.onnx", calib=mlp_calib)
+    assert out.facts["gate"]["passed"] and out.facts["nodes_kept_fp32"] == []
+    assert out.facts["base_label"] == "int8-dynamic"
+
+
+def test_mixed_that_cannot_pass_fails_the_gate_and_keeps_the_closest(mlp: Path, mlp_calib: Path,
+                                                                       tmp_path: Path) -> None:
+    cfg = MixedConfig(gates=("cosine_min>=0.9999999",), candidates=(Int8DynamicConfig(),), max_fp32_nodes=0,
+                      time_budget_s=60)
+    with pytest.raises(GateFailed, match="no variant met the gates") as err:
+        quantize(mlp, cfg, out=tmp_path / "m.onnx", calib=mlp_calib)
+    assert err.value.model.facts["gate"]["passed"] is False  # type: ignore[attr-defined]
+    assert (tmp_path / "m.onnx").is_file()
+
+
+def test_cli_mixed_exit_codes(mlp: Path, mlp_calib: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["quantize", str(mlp), "--method", "mixed", "--calib", str(mlp_calib), "--time-budget", "60"]
+    assert main([*base, "--gate", "cosine_min>=0.95", "-o", str(tmp_path / "ok.onnx"), "--json"]) == 0
+    assert '"passed": true' in capsys.readouterr().out
+    code = main([*base, "--gate", "cosine_min>=0.9999999", "--max-fp32-nodes", "0", "-o", str(tmp_path / "no.onnx")])
+    assert code == 1
+
+
+def test_selection_data_is_held_out_of_calibration(mlp: Path, mlp_calib: Path, tmp_path: Path) -> None:
+    cfg = MixedConfig(gates=("cosine_min>=0.95",), candidates=(Int8DynamicConfig(),), holdout_fraction=0.25)
+    out = quantize(mlp, cfg, out=tmp_path / "m.onnx", calib=mlp_calib)
+    gate = out.facts["gate"]
+    assert gate["samples"] == 12 and "held out of calibration" in gate["data"]
+    assert np.isclose(out.facts["metrics"]["cosine_min"], out.facts["metrics"]["cosine_min"])
