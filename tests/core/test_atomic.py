@@ -26,3 +26,14 @@ def test_json_handles_numpy(tmp_path):
 
     atomic.write_json(tmp_path / "r.json", {"a": np.float32(1.5), "b": np.arange(3)})
     assert json.loads((tmp_path / "r.json").read_text()) == {"a": 1.5, "b": [0, 1, 2]}
+
+
+def test_outputs_get_umask_permissions(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        atomic.write_text(tmp_path / "r.txt", "x")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "r.txt").stat().st_mode & 0o777 == 0o644
