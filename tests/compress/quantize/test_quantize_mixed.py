@@ -23,8 +23,23 @@ STRICT = ("cosine_min>=0.99995",)  # stricter than whole INT8 reaches on this sm
 @pytest.fixture(scope="module")
 def mixed_bert(bert: Path, bert_calib: object, tmp_path_factory: pytest.TempPathFactory) -> object:
     cfg = MixedConfig(gates=STRICT, margin=0.2, candidates=(Int8DynamicConfig(optimize="none"),),
-                      time_budget_s=240, max_fp32_nodes=14, sensitivity_samples=8)
+                      time_budget_s=240, max_fp32_nodes=14, sensitivity_samples=8, try_edge_remedy=False)
     return quantize(bert, cfg, out=tmp_path_factory.mktemp("mixed") / "mixed.onnx", calib=bert_calib)
+
+
+@pytest.mark.slow
+def test_mixed_tries_the_embedding_first_last_remedy(bert: Path, bert_calib: object, tmp_path: Path) -> None:
+    cfg = MixedConfig(gates=STRICT, margin=0.2, candidates=(Int8DynamicConfig(optimize="none"),),
+                      time_budget_s=240, max_fp32_nodes=14, sensitivity_samples=8)
+    facts = quantize(bert, cfg, out=tmp_path / "m.onnx", calib=bert_calib).facts
+    assert facts["gate"]["passed"] is True
+    rows = facts["kept_fp32"]
+    if all(r.get("remedy") for r in rows):  # the hand remedy was enough: embeddings + first + last layer
+        ops = Counter(r["op"] for r in rows)
+        assert ops["Gather"] == 3 and ops["MatMul"] == 2
+        assert all(r["size_cost_bytes"] >= 0 and "embeddings/first/last" in r["why"] for r in rows)
+    else:  # it was not: the search went on by sensitivity
+        assert facts["sensitivity"] and facts["trials"] >= 3
 
 
 def test_tightened_gates_keep_a_margin() -> None:

@@ -173,6 +173,8 @@ class MixedConfig(QuantConfig):
     holdout_fraction: float = 0.3  # of the calibration data, kept aside to select on when no eval data is given
     calib_samples: int = 96
     sensitivity_samples: int = 24  # samples used to rank nodes (short and long ones alike)
+    # before ranking nodes, try the hand remedy: embeddings and first/last layers kept FP32
+    try_edge_remedy: bool = True
     optimize: Optimize = "auto"
 
     def validate(self) -> None:

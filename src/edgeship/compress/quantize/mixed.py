@@ -279,9 +279,35 @@ class Search:
         local = {n.name: max(0.0, err[n.output[0]] - err.get(n.input[0], 0.0)) for n in nodes if n.output[0] in err}
         return local, prop
 
+    def edges(self, config: QuantConfig) -> tuple[str, ...]:
+        """The classic hand remedy: embeddings and the first and last weighted layers in FP32."""
+        import onnx
+
+        model = onnx.load(str(self.last_prepared(config)))
+        nodes = graph.weighted_nodes(model)
+        self.weights = {n.name: (n.op_type, graph.node_weight_bytes(model, n)) for n in nodes}
+        emb = [n.name for n in nodes if n.op_type in ("Gather", "EmbedLayerNormalization")]
+        layers = [n.name for n in nodes if n.op_type not in ("Gather", "EmbedLayerNormalization")]
+        return tuple(dict.fromkeys(emb + layers[:1] + layers[-1:]))
+
+    def remedy_rows(self, names: tuple[str, ...]) -> list[dict[str, Any]]:
+        return [{"node": n, "op": self.weights.get(n, ("", 0))[0], "alone_err": None, "local_err": None,
+                 "propagated_err": None, "fp32_weight_bytes": self.weights.get(n, ("", 0))[1],
+                 "remedy": "embeddings/first/last layers kept FP32"} for n in names]
+
     def greedy(self, config: QuantConfig, full: Trial) -> tuple[Trial, list[dict[str, Any]]]:
-        ranking = self.sensitivity(config, full)
         best = full
+        edges = self.edges(config)
+        if self.cfg.try_edge_remedy and edges and len(edges) <= self.cfg.max_fp32_nodes:
+            t = self.trial(config, edges)
+            t.why = f"embeddings/first/last in FP32: {t.why}"
+            if t.passed:
+                return t, self.remedy_rows(edges)
+            best = t if t.slack(self.search_gates) > best.slack(self.search_gates) else best
+        ranking = self.sensitivity(config, full)
+        if best.kept_fp32:  # the remedy trial is still the best: describe its nodes too
+            ranking = ranking + self.remedy_rows(tuple(n for n in best.kept_fp32
+                                                       if n not in {r["node"] for r in ranking}))
         for k in range(1, min(self.cfg.max_fp32_nodes, len(ranking)) + 1):
             if self.time_left() <= 0:
                 self.ctx.say("mixed: time budget spent")
@@ -316,10 +342,19 @@ def mixed(src: Path, cfg: MixedConfig, ctx: QuantContext, out: Path) -> dict[str
             break
         whole.append(search.trial(c))
     whole.sort(key=lambda t: -t.slack(search.search_gates))
+    feed = max(search.select, key=lambda s: sum(v.size for v in s.values()))
+    # A failing candidate is worth searching only if, whole, it is faster than the fastest one that
+    # already passes: FP32 nodes only add time.
+    whole_lat = dict(zip([t.path for t in whole], latency_ms([t.path for t in whole], feed, rounds=3, runs=10),
+                         strict=True))
+    best_passing = min((whole_lat[t.path] for t in whole if t.passed), default=float("inf"))
     # 2. candidates that fail get FP32 nodes, most promising first, while time is left
     results: list[tuple[Trial, Trial, list[dict[str, Any]]]] = []  # (final, whole, ranking)
     for t in whole:
         if t.passed:
+            results.append((t, t, []))
+        elif whole_lat[t.path] >= 0.97 * best_passing:
+            t.why += " (not searched: slower whole than a passing candidate)"
             results.append((t, t, []))
         elif search.time_left() > 0 and cfg.max_fp32_nodes > 0:
             final, ranking = search.greedy(t.config, t)
@@ -330,7 +365,6 @@ def mixed(src: Path, cfg: MixedConfig, ctx: QuantContext, out: Path) -> dict[str
             break  # two passing candidates are enough to choose the faster
     passing = [r for r in results if r[0].passed]
     # 3. the fastest passing candidate (or, if none passes, the closest one)
-    feed = max(search.select, key=lambda s: sum(v.size for v in s.values()))
     timed = passing if passing else [max(results, key=lambda r: r[0].slack(search.search_gates))]
     paths = [r[0].path for r in timed] + [r[1].path for r in timed if r[1] is not r[0]]
     lat = dict(zip(paths, latency_ms(paths, feed), strict=True))
@@ -378,7 +412,7 @@ def mixed(src: Path, cfg: MixedConfig, ctx: QuantContext, out: Path) -> dict[str
 
 
 def _why(r: dict[str, Any]) -> str:
-    parts = []
+    parts = [r["remedy"]] if r.get("remedy") else []
     if r.get("alone_err") is not None:
         parts.append(f"quantized alone it costs {r['alone_err']:.2e} output error (1-cos)")
     if r.get("local_err") is not None:
