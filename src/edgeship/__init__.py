@@ -10,18 +10,17 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-# public name -> "module:attribute", resolved lazily
+# public name -> "module:attribute", resolved lazily. The verbs whose names are also package names
+# (export, check, bench) live in ``edgeship.api`` with all the others.
 _LAZY = {
+    "api": "edgeship.api:",
     "Model": "edgeship.core.artifact:Model",
     "IOSpec": "edgeship.core.artifact:IOSpec",
     "TensorSpec": "edgeship.core.artifact:TensorSpec",
     "Dataset": "edgeship.core.data:Dataset",
     "load_data": "edgeship.core.data:load_data",
     "load_source": "edgeship.export.sources:load_source",
-    "export": "edgeship.export.exporter:export",
     "ExportConfig": "edgeship.export.exporter:ExportConfig",
-    "check": "edgeship.check.comparator:check",
-    "bench": "edgeship.bench.harness:bench",
     "optimize": "edgeship.pipeline.optimize:optimize",
     "quantize": "edgeship.compress.quantize:quantize",
     "convert": "edgeship.targets.convert:convert",
@@ -35,6 +34,7 @@ def __getattr__(name: str) -> Any:
     if target is None:
         raise AttributeError(f"module 'edgeship' has no attribute {name!r}")
     mod, _, attr = target.partition(":")
-    value = getattr(importlib.import_module(mod), attr)
+    module = importlib.import_module(mod)
+    value = getattr(module, attr) if attr else module
     globals()[name] = value
     return value
