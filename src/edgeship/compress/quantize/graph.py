@@ -233,25 +233,37 @@ def smooth(src: Path, dst: Path, alpha: float, feeds: list[dict[str, np.ndarray]
                and len(inits[n.input[1]].dims) == 2]
     if stats is None:
         stats = activation_absmax(src, sorted({n.input[0] for n in targets}), feeds)
-    target_names = {n.name for n in targets}
+    # One scale per activation tensor, shared by all the nodes that read it (Q, K and V read the same
+    # input): one Mul per tensor instead of one per node.
+    groups: dict[str, list[Any]] = {}
+    for n in targets:
+        if n.input[0] in stats and stats[n.input[0]].shape[0] == inits[n.input[1]].dims[0]:
+            groups.setdefault(n.input[0], []).append(n)
+    scales: dict[str, np.ndarray] = {}
+    for tensor, nodes in groups.items():
+        x_max = np.maximum(stats[tensor], 1e-5)
+        w_max = np.max([np.abs(numpy_helper.to_array(inits[n.input[1]])).max(axis=1) for n in nodes], axis=0)
+        w_max = np.maximum(w_max, 1e-5)
+        scales[tensor] = np.clip(x_max**alpha / w_max ** (1 - alpha), 1e-2, 1e2).astype(np.float32)
+    group_names = {t: {n.name for n in nodes} for t, nodes in groups.items()}
     new_nodes, smoothed = [], []
+    inserted: set[str] = set()
     for n in model.graph.node:
-        if n.name in target_names and n.input[0] in stats:
+        tensor = n.input[0] if n.input else ""
+        if tensor in scales and n.name in group_names[tensor]:
+            s = scales[tensor]
             w = numpy_helper.to_array(inits[n.input[1]])
-            x_max = np.maximum(stats[n.input[0]], 1e-5)
-            w_max = np.maximum(np.abs(w).max(axis=1), 1e-5)
-            if x_max.shape[0] != w.shape[0]:
-                new_nodes.append(n)
-                continue
-            s = np.clip(x_max**alpha / w_max ** (1 - alpha), 1e-2, 1e2).astype(np.float32)
             inits[n.input[1]].CopyFrom(numpy_helper.from_array((w * s[:, None]).astype(np.float32), n.input[1]))
-            inv_name, out_name = f"{n.name}_smooth_inv", f"{n.name}_smoothed_input"
-            model.graph.initializer.append(numpy_helper.from_array((1.0 / s).astype(np.float32), inv_name))
-            new_nodes.append(helper.make_node("Mul", [n.input[0], inv_name], [out_name], name=f"{n.name}_smooth"))
+            safe = tensor.replace("/", "_").replace(":", "_")
+            inv_name, out_name = f"{safe}_smooth_inv", f"{safe}_smoothed"
+            if tensor not in inserted:
+                model.graph.initializer.append(numpy_helper.from_array((1.0 / s).astype(np.float32), inv_name))
+                new_nodes.append(helper.make_node("Mul", [tensor, inv_name], [out_name], name=f"{n.name}_smooth"))
+                inserted.add(tensor)
             n.input[0] = out_name
             smoothed.append(n.name)
         new_nodes.append(n)
     del model.graph.node[:]
     model.graph.node.extend(new_nodes)
     onnx.save(model, str(dst))
-    return {"stats": stats, "smoothed": smoothed}
+    return {"stats": stats, "smoothed": smoothed, "muls": len(inserted)}
