@@ -17,7 +17,7 @@ def digits_source() -> Any:
     return load_zoo("digits-cnn")
 
 
-def tiny_bert_source(layers: int = 4, heads: int = 4, hidden: int = 32, seed: int = 0) -> Any:
+def tiny_bert_source(layers: int = 4, heads: int = 4, hidden: int = 32, seed: int = 0, init: float = 0.02) -> Any:
     """A randomly initialised BERT (no download) with masked mean pooling + L2 norm, like MiniLM."""
     os.environ.setdefault("USE_TF", "0")
     import torch
@@ -28,7 +28,8 @@ def tiny_bert_source(layers: int = 4, heads: int = 4, hidden: int = 32, seed: in
 
     torch.manual_seed(seed)
     cfg = BertConfig(vocab_size=64, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-                     intermediate_size=hidden * 4, max_position_embeddings=64, attn_implementation="eager")
+                     intermediate_size=hidden * 4, max_position_embeddings=64, attn_implementation="eager",
+                     initializer_range=init, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     bert = BertModel(cfg, add_pooling_layer=False)
 
     class Pooled(nn.Module):

@@ -194,7 +194,8 @@ def summary_lines(report: dict[str, Any], path: str | None) -> list[str]:
                      f"measure with `edgeship bench {path or 'OUT'}`")
     sp = report.get("sparsity")
     if sp and sp.get("sparsity"):
-        lines.append(f"  weight sparsity {sp['sparsity']:.0%} (zeros are still stored and multiplied by dense runtimes)")
+        lines.append(f"  weight sparsity {sp['sparsity']:.0%} "
+                     "(zeros are still stored and multiplied by dense runtimes)")
     for s in report.get("skipped", [])[:8]:
         lines.append(f"  skipped {s['layer']} ({s['type']}): {s['why']}")
     if len(report.get("skipped", [])) > 8:

@@ -270,11 +270,14 @@ def _outputs(module: Any, feeds: Feeds, input_names: list[str]) -> Any:
 def fit(student: Any, teacher: Any, data: Dataset, input_names: list[str], task: str,
         settings: TrainSettings, checkpoint_dir: Path | None = None, run_key: str = "",
         description: str = "training", quiet: bool = False,
-        on_step: Callable[[int, float], None] | None = None) -> FitReport:
+        on_step: Callable[[int, float], None] | None = None,
+        aux_loss: Callable[[], Any] | None = None) -> FitReport:
     """Train ``student`` to imitate ``teacher`` (and the labels) on ``data``; resumable and NaN-safe.
 
     ``run_key`` identifies the run (model, data, settings): a checkpoint from another run is ignored.
     ``on_step(step, loss)`` is called after each step (tests use it to interrupt a run).
+    ``aux_loss()`` is added to the objective after both forward passes (e.g. matching hidden states
+    captured by hooks).
     """
     import torch
 
@@ -291,14 +294,14 @@ def fit(student: Any, teacher: Any, data: Dataset, input_names: list[str], task:
     torch.set_num_threads(threads)
     try:
         return _fit(student, teacher, data, input_names, objective, settings, checkpoint_dir, run_key, description,
-                    quiet, on_step)
+                    quiet, on_step, aux_loss)
     finally:
         torch.set_num_threads(threads_before)
 
 
 def _fit(student: Any, teacher: Any, data: Dataset, input_names: list[str], objective: Objective,
          settings: TrainSettings, checkpoint_dir: Path | None, run_key: str, description: str, quiet: bool,
-         on_step: Callable[[int, float], None] | None) -> FitReport:
+         on_step: Callable[[int, float], None] | None, aux_loss: Callable[[], Any] | None) -> FitReport:
     import time
 
     import torch
@@ -342,6 +345,8 @@ def _fit(student: Any, teacher: Any, data: Dataset, input_names: list[str], obje
                     ref = _outputs(teacher, feeds, input_names) if teacher is not None else None
                 y = None if labels is None else torch.from_numpy(np.asarray(labels).astype(np.int64))
                 loss = objective(out, ref, y, settings)
+                if aux_loss is not None:
+                    loss = loss + aux_loss()
                 value = float(loss.detach())
                 if not math.isfinite(value):
                     where = (f"the last good checkpoint (step {_last_saved(checkpoint_dir)}) is kept in "

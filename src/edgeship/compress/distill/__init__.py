@@ -38,6 +38,8 @@ class DistillConfig(Config):
     batch_size: int = 32
     max_steps: int | None = None
     text: tuple[str, ...] = ()  # extra training text files (one sentence per line) for text models
+    hidden_weight: float = 1.0  # layers=N students: weight of matching each kept block's output to the
+    #                             teacher block it stands for (normalised MSE); 0 turns it off
     seed: int = 0
 
     def validate(self) -> None:
@@ -53,6 +55,8 @@ class DistillConfig(Config):
             raise BadInput("lr must be positive and batch_size at least 1")
         if self.max_steps is not None and self.max_steps < 1:
             raise BadInput(f"max_steps {self.max_steps} must be at least 1")
+        if self.hidden_weight < 0:
+            raise BadInput(f"hidden_weight {self.hidden_weight} must be 0 or more")
         parse_student(self.student)  # fails early on a malformed layers=/width= spec
 
 
@@ -170,6 +174,45 @@ def _check_shapes(teacher: Any, student: Any) -> None:
                        "a student must produce the teacher's output shape")
 
 
+class HiddenStateMatch:
+    """For a ``layers=`` student: student block j learns the output of the teacher block it replaces
+    (the last teacher block before the next kept one), as in DistilBERT/TinyBERT layer mapping.
+
+    Forward hooks capture each block's output; the loss is the MSE normalised by the teacher state's
+    mean square, averaged over blocks, so it is scale-free."""
+
+    def __init__(self, teacher: Any, student: Any, kept: list[int]) -> None:
+        _, t_blocks = repeated_blocks(teacher)
+        _, s_blocks = repeated_blocks(student)
+        ends = [nxt - 1 for nxt in kept[1:]] + [len(t_blocks) - 1]
+        self.pairs = list(zip(range(len(s_blocks)), ends, strict=True))
+        self.t_out: dict[int, Any] = {}
+        self.s_out: dict[int, Any] = {}
+        self.handles = [t_blocks[t].register_forward_hook(self._keep(self.t_out, t)) for _, t in self.pairs]
+        self.handles += [s_blocks[s].register_forward_hook(self._keep(self.s_out, s)) for s, _ in self.pairs]
+
+    @staticmethod
+    def _keep(store: dict[int, Any], key: int) -> Any:
+        def hook(module: Any, args: Any, output: Any) -> None:
+            store[key] = output[0] if isinstance(output, tuple | list) else output
+
+        return hook
+
+    def loss_fn(self, weight: float) -> Callable[[], Any]:
+        def loss() -> Any:
+            total = 0.0
+            for s, t in self.pairs:
+                ref = self.t_out[t].detach()
+                total = total + ((self.s_out[s] - ref) ** 2).mean() / (ref.pow(2).mean() + 1e-6)
+            return weight * total / len(self.pairs)
+
+        return loss
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
 def distill(teacher: Any, config: DistillConfig, data: Any = None, out: str | Path | None = None,
             eval_data: Any = None, quiet: bool = False, fresh: bool = False) -> Any:
     """Distill ``teacher`` (TorchSource or spec) into the student ``config.student`` on ``data``
@@ -199,9 +242,15 @@ def distill(teacher: Any, config: DistillConfig, data: Any = None, out: str | Pa
     if fresh and ckpt is not None and ckpt.exists():
         shutil.rmtree(ckpt)
     run_key = f"distill:{config.digest()}:{src.name}:{ds.name}:{ds.rows}"
-    fit_report = train.fit(student, teacher_module, ds, list(src.example_inputs), src.task, settings,
-                           checkpoint_dir=ckpt, run_key=run_key, description=f"distill {config.student}",
-                           quiet=quiet)
+    hooks = HiddenStateMatch(teacher_module, student, info.get("kept_layers")) \
+        if config.hidden_weight > 0 and info.get("kept_layers") else None
+    try:
+        fit_report = train.fit(student, teacher_module, ds, list(src.example_inputs), src.task, settings,
+                               checkpoint_dir=ckpt, run_key=run_key, description=f"distill {config.student}",
+                               quiet=quiet, aux_loss=None if hooks is None else hooks.loss_fn(config.hidden_weight))
+    finally:
+        if hooks is not None:
+            hooks.remove()
     result_src = common.clone_source(src, student, f"+distill({config.student})")
     after = {"params": common.count_params(student), "macs": common.count_macs(student, src.example_inputs)}
     report: dict[str, Any] = {

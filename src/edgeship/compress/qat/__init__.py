@@ -173,6 +173,7 @@ def fold_batchnorm(module: Any) -> Any:
         return module
     gm.graph.lint()
     gm.recompile()
+    gm.delete_all_unused_submodules()  # the folded BatchNorms
     return gm
 
 
