@@ -84,3 +84,13 @@ def test_int8_io_and_tflite_micro_arena(digits_onnx, out_dir, digits_calib, digi
 def test_int8_needs_calibration(digits_onnx, out_dir):
     with pytest.raises(BadInput, match="calibration"):
         convert(digits_onnx, "tflite", out_dir / "nocalib.tflite", precision="int8")
+
+
+def test_from_pytorch_through_litert_torch(digits_source, out_dir, digits_test, ort_logits):
+    pytest.importorskip("litert_torch")
+    m = convert(digits_source, "tflite", out_dir / "digits_lt.tflite")
+    assert m.facts["frontend"] == "litert-torch"
+    out = _run(m, digits_test[0])  # a fixed batch of 1: the runner feeds row by row
+    assert np.abs(out - ort_logits).max() <= 1e-4
+    with pytest.raises(BadInput, match="ONNX"):
+        convert(digits_source, "tflite", out_dir / "digits_lt8.tflite", precision="int8")

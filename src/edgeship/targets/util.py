@@ -137,6 +137,24 @@ def fixed_shapes(io: IOSpec, rows: list[Feeds],
     return out
 
 
+def dynamic_shapes(source: Any, max_dim: int) -> tuple[Any, ...] | None:
+    """torch.export dynamic shapes for a TorchSource's declared non-batch dynamic axes (sequence length),
+    bounded by ``max_dim``; the batch stays at the example's (runners feed rows one by one)."""
+    import torch
+
+    dims: dict[str, Any] = {}
+    spec: list[dict[int, Any] | None] = []
+    any_dynamic = False
+    for name in source.example_inputs:
+        axes = {a: n for a, n in source.dynamic_axes.get(name, {}).items() if a != 0}
+        if axes:
+            any_dynamic = True
+            spec.append({a: dims.setdefault(n, torch.export.Dim(n, min=2, max=max_dim)) for a, n in axes.items()})
+        else:
+            spec.append(None)
+    return tuple(spec) if any_dynamic else None
+
+
 # -- layouts ------------------------------------------------------------------------------------------
 # channels-first → channels-last permutation per rank (what onnx2tf does to image-like tensors)
 CHANNELS_LAST = {3: (0, 2, 1), 4: (0, 2, 3, 1), 5: (0, 2, 3, 4, 1)}

@@ -10,27 +10,7 @@ from edgeship.core.atomic import atomic_path, check_output_path
 from edgeship.core.errors import BadInput
 from edgeship.core.registry import require
 from edgeship.targets.executorch import ExecuTorchTargetConfig
-from edgeship.targets.util import calib_rows, inherited_facts, source_model
-
-
-def dynamic_shapes(source: Any, cfg: ExecuTorchTargetConfig) -> tuple[Any, ...] | None:
-    """torch.export dynamic shapes for the source's declared non-batch dynamic axes (the batch stays 1:
-    the runner feeds rows one by one)."""
-    import torch
-
-    if not cfg.dynamic:
-        return None
-    dims: dict[str, Any] = {}
-    spec: list[dict[int, Any] | None] = []
-    any_dynamic = False
-    for name in source.example_inputs:
-        axes = {a: n for a, n in source.dynamic_axes.get(name, {}).items() if a != 0}
-        if axes:
-            any_dynamic = True
-            spec.append({a: dims.setdefault(n, torch.export.Dim(n, min=2, max=cfg.max_dim)) for a, n in axes.items()})
-        else:
-            spec.append(None)
-    return tuple(spec) if any_dynamic else None
+from edgeship.targets.util import calib_rows, dynamic_shapes, inherited_facts, source_model
 
 
 def convert(source: Any, out: Path, cfg: ExecuTorchTargetConfig, calib: Any = None) -> Model:
@@ -42,7 +22,7 @@ def convert(source: Any, out: Path, cfg: ExecuTorchTargetConfig, calib: Any = No
     check_output_path(out)
     module = source.module.eval()
     args = tuple(source.example_inputs.values())
-    shapes = dynamic_shapes(source, cfg)
+    shapes = dynamic_shapes(source, cfg.max_dim) if cfg.dynamic else None
     parent = source_model(source)
     facts: dict[str, Any] = {**inherited_facts(parent), "precision": cfg.precision, "backend": "xnnpack",
                              "input_layout": "as in the PyTorch source (unchanged)"}

@@ -32,6 +32,8 @@ class TfliteTargetConfig(Config):
     keep_nchw: bool = False  # keep channels-first inputs in the file (onnx2tf -kat)
     calib_samples: int = 100
     shapes: dict[str, list[int]] | None = None  # fix symbolic input dims for the conversion
+    dynamic: bool = False  # litert-torch: keep the source's dynamic sequence axes (fails on MiniLM: jax tracing)
+    max_dim: int = 512  # litert-torch: upper bound of those axes
 
     def validate(self) -> None:
         if self.precision not in PRECISIONS:

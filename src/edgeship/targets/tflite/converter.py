@@ -18,6 +18,7 @@ from edgeship.targets.util import (
     CHANNELS_LAST,
     calib_rows,
     capture_c_output,
+    dynamic_shapes,
     fixed_shapes,
     inherited_facts,
     layout_name,
@@ -134,27 +135,33 @@ def convert_torch(source: Any, out: Path, cfg: TfliteTargetConfig) -> Model:
                        "ONNX file (edgeship export, then edgeship convert model.onnx --target tflite)")
     check_output_path(out)
     litert_torch = require("litert_torch", "tflite", "litert-torch")
-    args = tuple(source.example_inputs.values())
+    import torch
+
+    # the example inputs, or ones of the shapes asked for (a fixed sequence length)
+    args = tuple(torch.ones(tuple(cfg.shapes[n]), dtype=t.dtype) if cfg.shapes and n in cfg.shapes else t
+                 for n, t in source.example_inputs.items())
+    shapes = dynamic_shapes(source, cfg.max_dim) if cfg.dynamic else None
     with scratch_dir(out) as work:
         try:
-            edge = litert_torch.convert(source.module.eval(), args)
+            edge = litert_torch.convert(source.module.eval(), args, dynamic_shapes=shapes)
             edge.export(str(work / out.name))
         except Exception as exc:  # litert-torch raises many kinds for unsupported ops
             raise BadInput(f"litert-torch cannot convert {source.name}: {type(exc).__name__}: "
                            f"{str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}") from None
         parent = source_model(source)
         io = IOSpec(tuple(parent.io.inputs), tuple(parent.io.outputs))
-        io_map = tflite_io_map(work / out.name, _static_io(io, source))
+        io_map = tflite_io_map(work / out.name, _static_io(io, dict(zip(source.example_inputs, args))))
         os.replace(work / out.name, out)
     facts = {**inherited_facts(parent), "precision": "fp32", "frontend": "litert-torch", "tflite": io_map,
+             "dynamic_dims": shapes is not None,
              "input_layout": {m["name"]: m["layout"] for m in io_map["inputs"]}}
     return parent.derive(out, "convert:tflite", cfg.to_dict(), fmt="tflite", io=io, facts=facts).save()
 
 
-def _static_io(io: IOSpec, source: Any) -> IOSpec:
+def _static_io(io: IOSpec, args: dict[str, Any]) -> IOSpec:
     from edgeship.core.artifact import TensorSpec
 
-    ins = tuple(TensorSpec(s.name, s.dtype, tuple(int(d) for d in source.example_inputs[s.name].shape))
+    ins = tuple(TensorSpec(s.name, s.dtype, tuple(int(d) for d in args[s.name].shape))
                 for s in io.inputs)
     outs = tuple(TensorSpec(s.name, s.dtype, ()) for s in io.outputs)
     return IOSpec(ins, outs)

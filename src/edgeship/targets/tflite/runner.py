@@ -10,7 +10,7 @@ from edgeship.core.artifact import Model
 from edgeship.core.errors import BadInput
 from edgeship.core.registry import require
 from edgeship.targets.base import Feeds, Runner
-from edgeship.targets.util import inverse_perm
+from edgeship.targets.util import inverse_perm, run_rows
 
 
 def default_map(model: Model, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -50,9 +50,16 @@ class TfliteRunner(Runner):
         it.allocate_tensors()
         ins, outs = it.get_input_details(), it.get_output_details()
         io_map = self.model.facts.get("tflite") or default_map(self.model, ins, outs)
-        return {"it": it, "ins": ins, "outs": outs, "map": io_map}
+        # programs exported with a fixed batch of 1 (litert-torch) take one row at a time
+        batch_one = all(int(d.get("shape_signature", d["shape"])[0]) == 1 for d in ins if len(d["shape"]))
+        return {"it": it, "ins": ins, "outs": outs, "map": io_map, "batch_one": batch_one}
 
     def _infer(self, session: Any, feeds: Feeds) -> Feeds:
+        if session["batch_one"]:
+            return run_rows(feeds, lambda row: self._one(session, row))
+        return self._one(session, feeds)
+
+    def _one(self, session: Any, feeds: Feeds) -> Feeds:
         it, ins, outs, io_map = session["it"], session["ins"], session["outs"], session["map"]
         arrays = []
         for m in io_map["inputs"]:

@@ -1,0 +1,54 @@
+"""MiniLM (sentence embeddings, dynamic sequence length) converts and passes its gate on OpenVINO and
+ExecuTorch, judged by the comparator against PyTorch on held-out sentences tokenised alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgeship.targets.convert import convert
+
+pytestmark = pytest.mark.slow
+SENTENCES = 32
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    from edgeship.zoo.base import load_zoo
+
+    return load_zoo("minilm")
+
+
+def _check(source, model, runtime):
+    from edgeship.check.comparator import check
+
+    result = check(source, [model], data="data:sentences:test", gates=list(source.gate), runtime=runtime,
+                   limit=SENTENCES)
+    cand = result.to_dict()["candidates"][0]
+    return result, cand
+
+
+def test_openvino_fp32_passes_the_gate(minilm, tmp_path):
+    pytest.importorskip("openvino")
+    from edgeship.export.exporter import export
+
+    onnx_model = export(minilm, tmp_path / "minilm.onnx")
+    ov = convert(onnx_model, "openvino", tmp_path / "minilm.xml")
+    result, cand = _check(minilm, ov, "openvino")
+    assert cand["status"] == "pass", cand
+    assert result.candidates[0].passed
+    assert result.samples == SENTENCES
+    # f32 hint: parity, not just the gate
+    metrics = cand["outputs"]["sentence_embedding"]
+    assert metrics["cosine_min"] >= 0.9999
+
+
+def test_executorch_fp32_dynamic_sequence_passes_the_gate(minilm, tmp_path):
+    pytest.importorskip("executorch")
+    pte = convert(minilm, "executorch", tmp_path / "minilm.pte")
+    assert pte.facts["dynamic_dims"] is True  # one program serves every sentence length
+    d = pte.facts["delegation"]
+    assert d["delegated_nodes"] > 0 and "aten_embedding_default" in d["portable_ops"]
+    _, cand = _check(minilm, pte, "executorch")
+    assert cand["status"] == "pass", cand
+    metrics = cand["outputs"]["sentence_embedding"]
+    assert metrics["cosine_min"] >= 0.9999
