@@ -109,6 +109,7 @@ class Agent:
         self.slots = SlotDir(config.slot_dir).ensure()
         self.on_step = on_step  # fault injection and progress (tests, fleet simulation)
         self._runtimes = list(config.runtimes) or None
+        self._pool: Any = None  # one HTTP connection pool for all cycles (keep-alive)
 
     # -- helpers ---------------------------------------------------------------------------------
     def _checkpoint(self, step: str) -> None:
@@ -157,7 +158,8 @@ class Agent:
             fetcher.download_resumable(url, part, info.length, on_chunk=lambda n: self._checkpoint("download"))
         except exceptions.DownloadLengthMismatchError as exc:
             part.unlink(missing_ok=True)
-            raise UpdateFailed("rejected", f"{info.path}: {exc}") from None
+            # Transient: the release is not at fault, the path to it is; try again next cycle.
+            raise UpdateFailed("rejected", f"{info.path}: {exc}", transient=True) from None
         except (exceptions.DownloadError, OSError) as exc:
             raise UpdateFailed("download_failed", f"{info.path}: {type(exc).__name__}: {exc}", transient=True) from None
         try:
@@ -165,7 +167,8 @@ class Agent:
                 info.verify_length_and_hashes(fh)
         except exceptions.LengthOrHashMismatchError as exc:
             part.unlink(missing_ok=True)
-            raise UpdateFailed("rejected", f"{info.path}: {exc}; the file does not match its signed metadata") from None
+            raise UpdateFailed("rejected", f"{info.path}: {exc}; the file does not match its signed metadata",
+                               transient=True) from None
         return part
 
     def _report(self, outcome: dict[str, Any]) -> None:
@@ -221,7 +224,9 @@ class Agent:
         if rolled:
             return rolled
         fetcher = DeadlineFetcher(self.config.socket_timeout_s, started + self.config.deadline_s,
-                                  user_agent=f"edgeship-agent/{agent_version()} {self.config.device_id}")
+                                  user_agent=f"edgeship-agent/{agent_version()} {self.config.device_id}",
+                                  pool=self._pool)
+        self._pool = fetcher.pool
         try:
             return self._update(fetcher)
         except UpdateFailed as exc:
@@ -275,27 +280,24 @@ class Agent:
                     "detail": f"{why}; no intact previous slot to return to"}
         return {"outcome": "rolled_back", "target": failed.get("target"), "detail": why}
 
-    def _desired_target(self, updater: Any, fetcher: Any) -> tuple[str | None, dict[str, Any]]:
+    def _assignment(self) -> dict[str, Any]:
+        """What the rollout service wants this device to run (it can only name signed targets)."""
+        from edgeship.ship.rollout import RolloutClient
+
+        act = self.slots.active() or {}
+        try:
+            return RolloutClient(self.config.rollout_url, timeout=self.config.socket_timeout_s).assign(
+                self.config.device_id, self.config.model or act.get("name") or "", self.config.channel,
+                act.get("target"))
+        except Exception as exc:
+            # Without the rollout service the device keeps what it runs (fail safe).
+            raise UpdateFailed("rollout_unreachable", f"{type(exc).__name__}: {exc}", transient=True) from None
+
+    def _channel_target(self, updater: Any, fetcher: Any) -> str:
+        """The current release of this device's model on its channel (``channels/CHANNEL.json``)."""
         from tuf.api import exceptions
 
-        info: dict[str, Any] = {}
-        act = self.slots.active()
         model = self.config.model
-        if self.config.rollout_url:
-            from edgeship.ship.rollout import RolloutClient
-
-            try:
-                assignment = RolloutClient(self.config.rollout_url, timeout=self.config.socket_timeout_s).assign(
-                    self.config.device_id, model or (act or {}).get("name") or "", self.config.channel,
-                    (act or {}).get("target"))
-            except Exception as exc:
-                # Without the rollout service the device keeps what it runs (fail safe).
-                raise UpdateFailed("rollout_unreachable", f"{type(exc).__name__}: {exc}", transient=True) from None
-            info["rollout"] = assignment
-            if assignment.get("target"):
-                return assignment["target"], info
-            if not assignment.get("follow_channel"):
-                return None, info
         channel_path = f"channels/{self.config.channel}.json"
         try:
             cinfo = updater.get_targetinfo(channel_path)
@@ -316,7 +318,7 @@ class Agent:
             model = next(iter(models))
         if model not in models:
             raise UpdateFailed("no_release", f"channel {self.config.channel!r} has no model {model!r}")
-        return models[model], info
+        return str(models[model])
 
     def _compatible(self, custom: dict[str, Any]) -> str | None:
         """Why this release cannot run here, or None."""
@@ -334,6 +336,20 @@ class Agent:
     def _update(self, fetcher: Any) -> dict[str, Any]:
         from tuf.api import exceptions
 
+        extra: dict[str, Any] = {}
+        target: str | None = None
+        act = self.slots.active()
+        if self.config.rollout_url:
+            assignment = self._assignment()
+            extra["rollout"] = assignment
+            target = assignment.get("target")
+            if target is None and not assignment.get("follow_channel"):
+                return {"outcome": "up_to_date", "target": None, **extra}
+            failed_targets = {v.get("target") for v in self.slots.state().get("failed", {}).values()}
+            if target and ((act and act.get("target") == target) or
+                           (target in failed_targets and not self.config.retry_failed)):
+                # Nothing to install: no need to touch the repository this cycle.
+                return {"outcome": "up_to_date", "target": target, **extra}
         updater = self._updater(fetcher)
         try:
             updater.refresh()
@@ -341,9 +357,9 @@ class Agent:
             raise UpdateFailed("metadata_rejected", f"{type(exc).__name__}: {exc}") from None
         except exceptions.DownloadError as exc:
             raise UpdateFailed("download_failed", f"metadata: {type(exc).__name__}: {exc}", transient=True) from None
-        target, extra = self._desired_target(updater, fetcher)
-        act = self.slots.active()
-        if target is None or (act and act.get("target") == target):
+        if target is None:
+            target = self._channel_target(updater, fetcher)
+        if act and act.get("target") == target:
             return {"outcome": "up_to_date", "target": target, **extra}
         prev = self.slots.pointer().get("previous")
         try:

@@ -31,13 +31,14 @@ class DeadlineFetcher(FetcherInterface):
     """
 
     def __init__(self, socket_timeout: float = 10.0, deadline: float | None = None, chunk_size: int = 65536,
-                 user_agent: str = "edgeship-agent") -> None:
+                 user_agent: str = "edgeship-agent", pool: Any = None) -> None:
         import urllib3
 
         self.socket_timeout = socket_timeout
         self.deadline = deadline
         self.chunk_size = chunk_size
-        self._pool = urllib3.PoolManager(headers={"User-Agent": user_agent}, retries=False)
+        self.user_agent = user_agent
+        self.pool = pool or urllib3.PoolManager(retries=False)
 
     def remaining(self) -> float:
         if self.deadline is None:
@@ -57,7 +58,8 @@ class DeadlineFetcher(FetcherInterface):
         import urllib3
 
         try:
-            resp = self._pool.request("GET", url, headers=headers or {}, preload_content=False,
+            resp = self.pool.request("GET", url, headers={"User-Agent": self.user_agent, **(headers or {})},
+                                     preload_content=False,
                                       timeout=self._timeout(), redirect=False)
         except urllib3.exceptions.TimeoutError as exc:
             raise exceptions.SlowRetrievalError(f"timed out connecting to {url}") from exc

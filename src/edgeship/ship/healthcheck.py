@@ -3,7 +3,7 @@
 ``python -m edgeship.ship.healthcheck --model M --golden G.npz --gate cosine_min>=0.98 --latency-budget-ms 5``
 loads the model with the runner for its format, runs the golden inputs, compares the outputs with
 the golden outputs through the check gates, looks for NaN/Inf and checks the latency budget (the
-slowest of the timed runs must stay within it). It prints one JSON line and exits 0 (healthy),
+median of the timed runs must stay within it). It prints one JSON line and exits 0 (healthy),
 1 (unhealthy: gate, latency or NaN/Inf) or 2 (cannot load or run). A model that crashes the process
 (a segfault in a runtime) kills only this process: the agent sees the signal and rejects the model.
 
@@ -24,7 +24,7 @@ from edgeship.core.errors import EdgeshipError
 
 
 def check_model(model_path: Path, golden: Path, gates: list[str], latency_budget_ms: float | None,
-                runtime: str | None = None, timed_runs: int = 5) -> dict[str, Any]:
+                runtime: str | None = None, timed_runs: int = 10) -> dict[str, Any]:
     """Run the health check in this process; returns {"healthy", "why", "metrics", "latency_ms", ...}."""
     import numpy as np
 
@@ -34,7 +34,7 @@ def check_model(model_path: Path, golden: Path, gates: list[str], latency_budget
     from edgeship.core.artifact import Model
     from edgeship.targets.base import runner_for
 
-    inputs, refs, _, _ = load_golden(golden)
+    inputs, refs, labels, _ = load_golden(golden)
     if not inputs or not inputs[0]:
         return {"healthy": False, "why": f"golden file {golden.name} has no inputs"}
     model = Model.open(model_path)
@@ -58,7 +58,9 @@ def check_model(model_path: Path, golden: Path, gates: list[str], latency_budget
         cand = [o[name] for o in outs]
         nonfinite += int(sum(int((~np.isfinite(np.asarray(c, dtype=np.float64))).sum()) for c in cand))
         try:
-            per_output[name] = output_metrics([r[name] for r in refs], cand)
+            # Labels (when the golden file has them) let gates such as accuracy_drop<=1 be checked.
+            use_labels = labels if labels is not None and len(refs[0]) == 1 else None
+            per_output[name] = output_metrics([r[name] for r in refs], cand, labels=use_labels)
         except ValueError as exc:
             return {"healthy": False, "why": f"output {name!r}: {exc}"}
     metrics = worst_case(per_output)
@@ -67,11 +69,14 @@ def check_model(model_path: Path, golden: Path, gates: list[str], latency_budget
     if nonfinite and passed:
         passed, why = False, f"{nonfinite} NaN/Inf values in the outputs"
     worst_ms = max(times) if times else None
-    if passed and latency_budget_ms is not None and worst_ms is not None and worst_ms > latency_budget_ms:
-        passed, why = False, f"latency {worst_ms:.2f} ms exceeds the budget of {latency_budget_ms:g} ms"
+    median_ms = float(np.median(times)) if times else None
+    # The median of the timed runs is held to the budget: a single run can be delayed by the
+    # scheduler on a busy device, a model that is really too slow is slow every time.
+    if passed and latency_budget_ms is not None and median_ms is not None and median_ms > latency_budget_ms:
+        passed, why = False, f"latency {median_ms:.3f} ms (median) exceeds the budget of {latency_budget_ms:g} ms"
     return {"healthy": passed, "why": why, "metrics": {k: v for k, v in metrics.items()
                                                         if isinstance(v, int | float)},
-            "latency_ms": {"max": worst_ms, "median": float(np.median(times)) if times else None},
+            "latency_ms": {"max": worst_ms, "median": median_ms},
             "load_time_s": load_time_s, "first_pass_s": first_pass_s, "samples": len(inputs)}
 
 
@@ -84,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gate", action="append", default=[], help="gate such as cosine_min>=0.98 (repeatable)")
     p.add_argument("--latency-budget-ms", type=float, default=None, help="slowest timed run must stay under this")
     p.add_argument("--runtime", default=None, help="target name of the runtime (default: by the model's format)")
-    p.add_argument("--timed-runs", type=int, default=5)
+    p.add_argument("--timed-runs", type=int, default=10)
     return p
 
 

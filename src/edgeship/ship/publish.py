@@ -22,8 +22,10 @@ from typing import Any
 from edgeship.core.errors import BadInput
 from edgeship.ship.repository import ShipRepository, check_name
 
-LATENCY_BUDGET_FACTOR = 3.0  # budget = 3 × the p99 measured when the model was benchmarked
+LATENCY_BUDGET_FACTOR = 3.0  # budget = 3 × the p99 measured when the model was benchmarked...
+LATENCY_BUDGET_FLOOR_MS = 1.0  # ...but not under 1 ms, where scheduling noise outweighs the model
 DEFAULT_GATES = ("cosine_min>=0.99",)
+SINGLE_FILE_SUFFIXES = (".onnx", ".tflite", ".pte", ".engine", ".plan")
 
 
 def model_name_of(text: str) -> str:
@@ -59,6 +61,9 @@ def publish_model(repo: ShipRepository, model_path: str | Path, golden: str | Pa
     model_path, golden = Path(model_path), Path(golden)
     if not model_path.is_file():
         raise BadInput(f"model file {str(model_path)!r} not found")
+    if not model_path.is_file() or model_path.suffix not in SINGLE_FILE_SUFFIXES:
+        raise BadInput(f"{model_path.name}: only single-file models ({', '.join(SINGLE_FILE_SUFFIXES)}) can be "
+                       "published; this format keeps its weights in several files")
     if model_path.with_name(model_path.name + ".data").exists():
         raise BadInput(f"{model_path.name} keeps its weights in a separate .data file; re-save it as one file "
                        "(models under 2 GB) before publishing")
@@ -118,17 +123,26 @@ def publish_run(repo: ShipRepository, run_dir: str | Path, channel: str, version
     golden = run_dir / report.get("golden", "golden.npz")
     base = name or model_name_of(str(report.get("model", run_dir.name)))
     releases = []
+    skipped = []
     for v in chosen:
         path = Path(v["path"])
         if not path.is_absolute():
             path = run_dir / path
         p99 = (v.get("latency_ms") or {}).get("p99")
-        budget = round(LATENCY_BUDGET_FACTOR * float(p99), 3) if p99 else None
+        budget = round(max(LATENCY_BUDGET_FACTOR * float(p99), LATENCY_BUDGET_FLOOR_MS), 3) if p99 else None
+        gates = list((v.get("gate") or {}).get("gates") or report.get("gates") or DEFAULT_GATES)
         rel_name = base if len(chosen) == 1 else f"{base}-{model_name_of(v.get('target', 'target'))}"
-        releases.append(publish_model(
-            repo, path, golden, channel, version, name=rel_name, runtime=v.get("target", "onnxruntime-cpu"),
-            precision=v.get("precision", "fp32"), gates=list(report.get("gates") or DEFAULT_GATES),
-            latency_budget_ms=budget, min_agent_version=min_agent_version))
+        try:
+            releases.append(publish_model(
+                repo, path, golden, channel, version, name=rel_name, runtime=v.get("target", "onnxruntime-cpu"),
+                precision=v.get("precision", "fp32"), gates=gates,
+                latency_budget_ms=budget, min_agent_version=min_agent_version))
+        except BadInput as exc:  # one variant that cannot ship does not stop the others
+            skipped.append(f"{v.get('id', path.name)}: {exc}")
+    if not releases:
+        raise BadInput(f"{run_dir}: no chosen variant could be published: {'; '.join(skipped)}")
+    for rel in releases:
+        rel["skipped_variants"] = skipped
     return releases
 
 

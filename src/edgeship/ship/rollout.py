@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS devices (
   last_seen REAL, last_outcome TEXT);
 CREATE TABLE IF NOT EXISTS reports (
   id INTEGER PRIMARY KEY AUTOINCREMENT, device_id TEXT NOT NULL, rollout_id INTEGER, target TEXT,
-  outcome TEXT NOT NULL, detail TEXT, active_target TEXT, at REAL NOT NULL);
+  outcome TEXT NOT NULL, transient INTEGER NOT NULL DEFAULT 0, detail TEXT, active_target TEXT,
+  at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS events (
   id INTEGER PRIMARY KEY AUTOINCREMENT, rollout_id INTEGER, at REAL NOT NULL, text TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS reports_by_rollout ON reports(rollout_id, device_id);
@@ -87,10 +88,14 @@ class RolloutStore:
     def __init__(self, db: str | Path) -> None:
         self.db = str(db)
         self._lock = threading.Lock()
+        self._evaluated: dict[int, float] = {}
         self._conn = sqlite3.connect(self.db, check_same_thread=False, timeout=10)
         self._conn.row_factory = sqlite3.Row
         with self._lock:
             self._conn.execute("PRAGMA journal_mode=WAL")
+            # WAL + NORMAL: a commit is durable against a crash of the service (not of the host)
+            # without an fsync per device check-in.
+            self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(SCHEMA)
             self._conn.commit()
 
@@ -165,8 +170,11 @@ class RolloutStore:
                 "agent_version=COALESCE(excluded.agent_version, agent_version), last_seen=excluded.last_seen",
                 (device_id, model, channel, active_target, agent_version, time.time()))
             r = self.current(model, channel) if model else None
-            if r is not None and r["status"] == "active":
-                self._evaluate(r)  # a stage whose cohort grew (new devices) may advance now
+            if r is not None and r["status"] == "active" and time.monotonic() - self._evaluated.get(r["id"], 0) > 1:
+                # A stage whose cohort grew (new devices) may advance now; at most once a second,
+                # reports trigger their own evaluation.
+                self._evaluated[r["id"]] = time.monotonic()
+                self._evaluate(r)
                 r = self.rollout(r["id"])
             self._conn.commit()
         if r is None:
@@ -186,10 +194,10 @@ class RolloutStore:
         rollout_id = (rep.get("rollout") or {}).get("rollout") if isinstance(rep.get("rollout"), dict) else None
         with self._lock:
             self._conn.execute(
-                "INSERT INTO reports (device_id, rollout_id, target, outcome, detail, active_target, at) "
-                "VALUES (?,?,?,?,?,?,?)",
-                (device, rollout_id, rep.get("target"), rep.get("outcome", "unknown"), str(rep.get("detail", ""))[:500],
-                 rep.get("active_target"), time.time()))
+                "INSERT INTO reports (device_id, rollout_id, target, outcome, transient, detail, active_target, at) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (device, rollout_id, rep.get("target"), rep.get("outcome", "unknown"), int(bool(rep.get("transient"))),
+                 str(rep.get("detail", ""))[:500], rep.get("active_target"), time.time()))
             self._conn.execute("UPDATE devices SET active_target=?, last_outcome=?, last_seen=? WHERE device_id=?",
                                (rep.get("active_target"), rep.get("outcome"), time.time(), device))
             result: dict[str, Any] = {"ok": True}
@@ -207,9 +215,9 @@ class RolloutStore:
         cohort = {d for d in devices if cohort_bucket(r["id"], d) < r["percent"]}
         latest: dict[str, str] = {}
         for row in self._conn.execute(
-                "SELECT device_id, outcome FROM reports WHERE rollout_id=? AND target=? ORDER BY id",
+                "SELECT device_id, outcome, transient FROM reports WHERE rollout_id=? AND target=? ORDER BY id",
                 (r["id"], r["target"])):
-            if row["outcome"] in SUCCESS or row["outcome"] in FAILURE:
+            if row["outcome"] in SUCCESS or (row["outcome"] in FAILURE and not row["transient"]):
                 latest[row["device_id"]] = row["outcome"]
         ok = sum(1 for d, o in latest.items() if d in cohort and o in SUCCESS)
         bad = sum(1 for d, o in latest.items() if d in cohort and o in FAILURE)
@@ -348,6 +356,41 @@ class RolloutServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _serve_in_process(db: str, host: str, ports: Any) -> None:
+    server = RolloutServer(db, host, 0)
+    ports.put(server.port)
+    server.run()
+
+
+class RolloutProcess:
+    """The rollout service in its own process (a fleet simulation keeps it off the devices' GIL)."""
+
+    def __init__(self, db: str | Path, host: str = "127.0.0.1") -> None:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        ports: Any = ctx.Queue()
+        self.proc = ctx.Process(target=_serve_in_process, args=(str(db), host, ports), daemon=True)
+        self.proc.start()
+        self.port = int(ports.get(timeout=60))
+        self.url = f"http://{host}:{self.port}"
+        client = RolloutClient(self.url, timeout=5)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client._call("GET", "/v1/health")
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError("rollout service process did not start") from None
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.join(timeout=10)
 
 
 class RolloutClient:

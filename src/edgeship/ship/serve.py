@@ -8,6 +8,7 @@ import functools
 import http.server
 import os
 import re
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ class RangeRequestHandler(http.server.SimpleHTTPRequestHandler):
     """Static files with ``Range: bytes=N-`` support (206 Partial Content), no directory listings."""
 
     protocol_version = "HTTP/1.1"  # keep-alive: a device fetches several files per update
+    timeout = 60  # an idle keep-alive connection is closed after a minute (frees its thread)
 
     def log_message(self, format: str, *args: Any) -> None:
         log = getattr(self.server, "request_log", None)
@@ -75,6 +77,18 @@ class RangeRequestHandler(http.server.SimpleHTTPRequestHandler):
                 remaining -= len(chunk)
 
 
+class QuietThreadingHTTPServer(http.server.ThreadingHTTPServer):
+    """A client that goes away mid-response is normal on a device network: no traceback for it."""
+
+    daemon_threads = True
+    request_queue_size = 128  # many devices connect at once; the default backlog of 5 drops SYNs
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
+
+
 class StaticServer:
     """A running static server; ``url`` is its base URL. Use as a context manager or call ``stop()``."""
 
@@ -84,8 +98,7 @@ class StaticServer:
         if not folder.is_dir():
             raise BadInput(f"folder {str(folder)!r} to serve does not exist")
         self.folder = folder
-        self.httpd = http.server.ThreadingHTTPServer((host, port), functools.partial(handler, directory=str(folder)))
-        self.httpd.daemon_threads = True
+        self.httpd = QuietThreadingHTTPServer((host, port), functools.partial(handler, directory=str(folder)))
         self.httpd.request_log = []  # type: ignore[attr-defined]
         self.host, self.port = self.httpd.server_address[:2]
         self.url = f"http://{self.host}:{self.port}"
