@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
+from edgeship.compress.steps import register_step
 from edgeship.core.config import Config
 from edgeship.core.errors import BadInput
 from edgeship.core.registry import Registry
@@ -213,6 +214,7 @@ class HiddenStateMatch:
             h.remove()
 
 
+@register_step("distill")
 def distill(teacher: Any, config: DistillConfig, data: Any = None, out: str | Path | None = None,
             eval_data: Any = None, quiet: bool = False, fresh: bool = False) -> Any:
     """Distill ``teacher`` (TorchSource or spec) into the student ``config.student`` on ``data``

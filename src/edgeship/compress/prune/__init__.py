@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from edgeship.compress.steps import register_step
 from edgeship.core.config import Config
 from edgeship.core.errors import BadInput
 from edgeship.core.registry import Registry
@@ -136,6 +137,7 @@ def _attention_modules(module: Any) -> list[tuple[Any, AttentionAdapter]]:
 
 
 # -- the step ---------------------------------------------------------------------------------------
+@register_step("prune")
 def prune(source: Any, config: PruneConfig, data: Any = None, out: str | Path | None = None,
           eval_data: Any = None, quiet: bool = False, fresh: bool = False) -> Any:
     """Prune ``source`` (a TorchSource or a spec); fine-tune on ``data`` when ``finetune_epochs`` > 0.

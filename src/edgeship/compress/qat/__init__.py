@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from edgeship.compress.steps import register_step
 from edgeship.core.config import Config
 from edgeship.core.errors import BadInput
 
@@ -184,6 +185,7 @@ def _set_submodule(root: Any, target: str, new: Any) -> None:
 
 
 # -- the step ---------------------------------------------------------------------------------------
+@register_step("qat")
 def qat(source: Any, config: QatConfig, data: Any, out: str | Path | None = None, eval_data: Any = None,
         quiet: bool = False, fresh: bool = False) -> Any:
     """Fake-quant fine-tune ``source`` on ``data`` and write ``out`` (.onnx, quantized).

@@ -1,0 +1,330 @@
+"""Compression benchmark: pruning, distillation and QAT judged by ONNX Runtime latency and accuracy,
+against the baseline measured in the same run.
+
+    .venv/bin/python benchmarks/compression.py                 # digits CNN + MiniLM
+    .venv/bin/python benchmarks/compression.py --skip-minilm   # digits CNN only (about a minute)
+    .venv/bin/python benchmarks/compression.py --minilm-steps 600 --minilm-prune-steps 100
+
+For each model and variant: parameters, MACs (torch-pruning's counter, per input row), ONNX file
+size, ONNX Runtime latency and accuracy, each with its ratio to the baseline.
+
+- digits CNN (zoo:digits-cnn): accuracy on data:digits-test (450 held-out digits, labels), latency at
+  batch 64; variants: 30/50/70% structured pruning + fine-tune, 50/80% unstructured sparsity +
+  fine-tune, a distilled half-width student, QAT INT8/INT4 and PTQ INT8/INT4.
+- MiniLM (zoo:minilm): mean/min cosine to the PyTorch FP32 teacher on data:sentences:test (each
+  sentence tokenised alone), latency at batch 1 × sequence 32; variants: 30/50/70% structured pruning
+  (heads + MLP neurons, short fine-tune), 50/80% unstructured sparsity, the 3-layer distilled student
+  trained on data:sentences:calib plus sentences from standard-library docstrings of modules that
+  data:sentences does not use (never a test sentence).
+
+Latency: every variant of a model runs in this one process in interleaved rounds (each variant
+once per round; best per-round 20th percentile; 2 threads), so load from other processes on a shared
+machine hits all variants alike; compare the ratios. Training runs on 1 thread for the digits CNN.
+Results: runs/compression/results.json and a Markdown table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import sys
+import sysconfig
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("USE_TF", "0")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+
+THREADS = 2
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# -- timing ----------------------------------------------------------------------------------------
+def ort_session(path: Path) -> Any:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = THREADS
+    so.inter_op_num_threads = 1
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def interleaved_latency(paths: dict[str, Path], feeds: dict[str, np.ndarray], rounds: int,
+                        per_round_s: float) -> dict[str, float]:
+    """ms per run: the best over rounds of each variant's per-round 20th percentile."""
+    runners: dict[str, Callable[[], Any]] = {}
+    for name, path in paths.items():
+        sess = ort_session(path)
+        wanted = {i.name for i in sess.get_inputs()}
+        feed = {k: v for k, v in feeds.items() if k in wanted}
+        runners[name] = (lambda s, f: lambda: s.run(None, f))(sess, feed)
+    for run in runners.values():
+        for _ in range(3):
+            run()
+    best = {name: float("inf") for name in runners}
+    for _ in range(rounds):
+        for name, run in runners.items():
+            times: list[float] = []
+            t_end = time.perf_counter() + per_round_s
+            while len(times) < 5 or time.perf_counter() < t_end:
+                t0 = time.perf_counter()
+                run()
+                times.append(time.perf_counter() - t0)
+            best[name] = min(best[name], float(np.percentile(times, 20)) * 1e3)
+    return best
+
+
+def size_of(path: Path) -> int:
+    data = path.with_name(path.name + ".data")
+    return path.stat().st_size + (data.stat().st_size if data.exists() else 0)
+
+
+# -- rows ------------------------------------------------------------------------------------------
+def row(name: str, path: Path, params: int | None, macs: int | None, metrics: dict[str, Any],
+        note: str = "", seconds: float | None = None) -> dict[str, Any]:
+    return {"variant": name, "path": str(path), "params": params, "macs": macs, "size_bytes": size_of(path),
+            "metrics": metrics, "note": note, "build_s": None if seconds is None else round(seconds, 1)}
+
+
+CONTROL = "baseline FP32 (timed again)"
+
+
+def timed(paths: dict[str, Path], feeds: dict[str, np.ndarray], quick: bool) -> tuple[dict[str, float], float]:
+    """Interleaved latencies plus the baseline timed a second time: the ratio of the two is the noise."""
+    first = next(iter(paths))
+    latency = interleaved_latency({**paths, CONTROL: paths[first]}, feeds, rounds=4 if quick else 12,
+                                  per_round_s=0.3 if quick else 0.5)
+    control = latency.pop(CONTROL)
+    return latency, round(control / latency[first], 3)
+
+
+def add_ratios(rows: list[dict[str, Any]], latency: dict[str, float]) -> None:
+    base = rows[0]
+    for r in rows:
+        r["latency_ms"] = round(latency[r["variant"]], 4)
+        for key in ("params", "macs", "size_bytes", "latency_ms"):
+            if r.get(key) is not None and base.get(key):
+                r[f"{key}_ratio"] = round(r[key] / base[key], 3)
+
+
+def markdown(title: str, rows: list[dict[str, Any]], metric_cols: list[str], batch_note: str) -> str:
+    head = ["variant", "params (×)", "MACs (×)", "size KB (×)", f"ORT ms {batch_note} (×)", *metric_cols, "note"]
+    lines = [f"### {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    def cell(r: dict[str, Any], key: str, fmt: str) -> str:
+        v, ratio = r.get(key), r.get(f"{key}_ratio")
+        if v is None:
+            return "–"
+        return f"{fmt.format(v)} ({ratio:.2f})" if ratio is not None else fmt.format(v)
+
+    for r in rows:
+        mets = []
+        for c in metric_cols:
+            v = r["metrics"].get(c)
+            mets.append("–" if v is None else (f"{v:.2f}" if c == "accuracy" else f"{v:.4f}"))
+        lines.append("| " + " | ".join([r["variant"], cell(r, "params", "{:,}"), cell(r, "macs", "{:,}"),
+                                        f"{r['size_bytes'] / 1024:.1f} ({r.get('size_bytes_ratio', 1):.2f})",
+                                        cell(r, "latency_ms", "{:.3f}"), *mets, r["note"]]) + " |")
+    return "\n".join(lines)
+
+
+# -- digits ----------------------------------------------------------------------------------------
+def digits(work: Path, epochs: int, quick: bool) -> dict[str, Any]:
+    import torch
+
+    from edgeship.compress import common
+    from edgeship.compress.distill import DistillConfig, distill
+    from edgeship.compress.prune import PruneConfig, prune
+    from edgeship.compress.qat import QatConfig, build_ptq, evaluate_onnx, qat
+    from edgeship.core.data import load_data
+    from edgeship.export.exporter import export
+    from edgeship.zoo.base import load_zoo
+
+    torch.set_num_threads(1)
+    src = load_zoo("digits-cnn")
+    test = load_data("data:digits-test", src.io)
+    train_ds = common.load_training_data("data:digits-train", src)
+    base_params = common.count_params(src.module)
+    base_macs = common.count_macs(src.module, src.example_inputs)
+    rows: list[dict[str, Any]] = []
+    paths: dict[str, Path] = {}
+
+    def add(name: str, path: Path, params: int | None, macs: int | None, note: str, t0: float) -> None:
+        metrics = evaluate_onnx(path, src, test)
+        rows.append(row(name, path, params, macs, metrics, note, time.perf_counter() - t0))
+        paths[name] = path
+        log(f"digits {name}: accuracy {metrics.get('accuracy', 0):.2f}%, {size_of(path)} bytes")
+
+    t0 = time.perf_counter()
+    export(src, work / "digits-fp32.onnx")
+    add("baseline FP32", work / "digits-fp32.onnx", base_params, base_macs, "zoo:digits-cnn", t0)
+    for ratio in (0.3, 0.5, 0.7):
+        t0 = time.perf_counter()
+        r = prune(src, PruneConfig(ratio=ratio, finetune_epochs=epochs, lr=1e-3), data=train_ds,
+                  out=work / f"digits-prune{int(ratio * 100)}.onnx", quiet=True, fresh=True)
+        add(f"structured {int(ratio * 100)}% + {epochs} ep", r.model.path, r.report["params"]["after"],
+            r.report["macs"]["after"], "channels removed", t0)
+    for ratio in (0.5, 0.8):
+        t0 = time.perf_counter()
+        r = prune(src, PruneConfig(ratio=ratio, mode="unstructured", finetune_epochs=epochs, lr=1e-3), data=train_ds,
+                  out=work / f"digits-sparse{int(ratio * 100)}.onnx", quiet=True, fresh=True)
+        add(f"unstructured {int(ratio * 100)}% + {epochs} ep", r.model.path, r.report["params"]["after"],
+            r.report["macs"]["after"], f"sparsity {r.report['sparsity']['sparsity']:.2f}, dense shapes", t0)
+    t0 = time.perf_counter()
+    r = distill(src, DistillConfig(student="width=0.5", epochs=epochs, lr=2e-3), data=train_ds,
+                out=work / "digits-student-w50.onnx", quiet=True, fresh=True)
+    add(f"distilled width=0.5 ({epochs} ep)", r.model.path, r.report["params"]["student"],
+        r.report["macs"]["student"], "KD T=4 + labels", t0)
+    qat_epochs = max(1, epochs // 2)
+    for bits in (8, 4):
+        t0 = time.perf_counter()
+        cfg = QatConfig(bits=bits, epochs=qat_epochs, lr=1e-3 if bits == 4 else 1e-4, compare_ptq=False)
+        r = qat(src, cfg, data=train_ds, out=work / f"digits-qat{bits}.onnx", eval_data=test, quiet=True, fresh=True)
+        add(f"QAT INT{bits} ({qat_epochs} ep)", r.model.path, base_params, base_macs, f"int{bits} weights", t0)
+        t0 = time.perf_counter()
+        ptq_path = work / f"digits-ptq{bits}.onnx"
+        build_ptq(src, bits, ptq_path, train_ds.head(128), work)
+        add(f"PTQ INT{bits}", ptq_path, base_params, base_macs, "static QDQ, MinMax, 128 rows" if bits == 8
+            else "round-to-nearest int4", t0)
+    feeds = {src.io.input_names[0]: np.concatenate([s["input"] for s in test.samples[:64]])}
+    log("digits: timing at batch 64, interleaved")
+    latency, noise = timed(paths, feeds, quick)
+    add_ratios(rows, latency)
+    return {"model": "zoo:digits-cnn", "eval": "data:digits-test", "batch": 64, "rows": rows,
+            "control_ratio": noise}
+
+
+# -- MiniLM ----------------------------------------------------------------------------------------
+def docstring_corpus(path: Path, exclude: set[str], modules_used: tuple[str, ...]) -> int:
+    """Sentences from docstrings of standard-library modules that data:sentences does not read."""
+    from edgeship.zoo import data as zoo_data
+
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    found: set[str] = set()
+    for f in sorted(stdlib.glob("*.py")) + sorted(stdlib.glob("*/__init__.py")):
+        mod = f.stem if f.name != "__init__.py" else f.parent.name
+        if mod in modules_used or mod.split(".")[0] in {m.split(".")[0] for m in modules_used} or mod.startswith("_"):
+            continue
+        try:
+            tree = ast.parse(f.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                doc = ast.get_docstring(node)
+                for s in zoo_data._prose_sentences(doc or ""):
+                    if 6 <= len(s) <= 200 and s not in exclude:
+                        found.add(s)
+    path.write_text("\n".join(sorted(found)) + "\n", encoding="utf-8")
+    return len(found)
+
+
+def minilm(work: Path, steps: int, prune_steps: int, quick: bool, lr: float) -> dict[str, Any]:
+    import torch
+
+    from edgeship.compress import common
+    from edgeship.compress.distill import DistillConfig, distill
+    from edgeship.compress.prune import PruneConfig, prune
+    from edgeship.compress.qat import evaluate_onnx
+    from edgeship.core.data import load_data
+    from edgeship.export.exporter import export
+    from edgeship.zoo import data as zoo_data
+    from edgeship.zoo.base import load_zoo
+
+    torch.set_num_threads(THREADS)
+    src = load_zoo("minilm")
+    test = load_data("data:sentences:test", src.io)
+    calib = load_data("data:sentences:calib", src.io)
+    splits = zoo_data.sentence_splits()
+    corpus = work / "minilm-corpus.txt"
+    n = docstring_corpus(corpus, set(splits["test"]) | set(splits["calib"]), zoo_data.SENTENCE_MODULES)
+    log(f"minilm: {n} training sentences from other stdlib docstrings + {len(calib)} calib sentences")
+    base_params = common.count_params(src.module)
+    base_macs = common.count_macs(src.module, src.example_inputs)
+    rows: list[dict[str, Any]] = []
+    paths: dict[str, Path] = {}
+
+    def add(name: str, path: Path, params: int | None, macs: int | None, note: str, t0: float) -> None:
+        metrics = evaluate_onnx(path, src, test)
+        rows.append(row(name, path, params, macs, metrics, note, time.perf_counter() - t0))
+        paths[name] = path
+        log(f"minilm {name}: cosine mean {metrics['cosine_mean']:.4f} min {metrics['cosine_min']:.4f}")
+
+    t0 = time.perf_counter()
+    export(src, work / "minilm-fp32.onnx")
+    add("baseline FP32", work / "minilm-fp32.onnx", base_params, base_macs, "zoo:minilm (6 layers)", t0)
+    t0 = time.perf_counter()
+    r = distill(src, DistillConfig(student="layers=3", epochs=100, max_steps=steps, lr=lr, batch_size=32,
+                                   text=(str(corpus),)),
+                data=calib, out=work / "minilm-student-l3.onnx", quiet=True, fresh=True)
+    add(f"distilled layers=3 ({steps} steps)", r.model.path, r.report["params"]["student"],
+        r.report["macs"]["student"], f"layers {r.report['kept_layers']} of 6, hidden-state matching", t0)
+    for ratio in (0.3, 0.5, 0.7):
+        t0 = time.perf_counter()
+        cfg = PruneConfig(ratio=ratio, finetune_epochs=1 if prune_steps else 0, max_steps=prune_steps or None,
+                          lr=1e-4)
+        r = prune(src, cfg, data=calib if prune_steps else None, out=work / f"minilm-prune{int(ratio * 100)}.onnx",
+                  quiet=True, fresh=True)
+        add(f"structured {int(ratio * 100)}% ({prune_steps} steps)", r.model.path, r.report["params"]["after"],
+            r.report["macs"]["after"], "heads + MLP neurons", t0)
+    for ratio in (0.5, 0.8):
+        t0 = time.perf_counter()
+        r = prune(src, PruneConfig(ratio=ratio, mode="unstructured"),
+                  out=work / f"minilm-sparse{int(ratio * 100)}.onnx", quiet=True, fresh=True)
+        add(f"unstructured {int(ratio * 100)}%", r.model.path, r.report["params"]["after"], r.report["macs"]["after"],
+            f"sparsity {r.report['sparsity']['sparsity']:.2f}, dense shapes", t0)
+    feeds = test.batch(1, 32)
+    log("minilm: timing at batch 1 × seq 32, interleaved")
+    latency, noise = timed(paths, feeds, quick)
+    add_ratios(rows, latency)
+    return {"model": "zoo:minilm", "eval": "data:sentences:test", "batch": 1, "seq": 32, "rows": rows,
+            "control_ratio": noise,
+            "not_run": {"QAT/PTQ INT8/INT4": "not run for MiniLM in this benchmark: on this CPU INT4 is not faster "
+                        "(ENVIRONMENT.md) and static INT8 of every op fails the cosine gate; see "
+                        "benchmarks/quantization.py for MiniLM PTQ, and the digits rows for QAT vs PTQ"}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="runs/compression", help="work folder (default runs/compression)")
+    p.add_argument("--digits-epochs", type=int, default=10, help="fine-tune/distill epochs for the digits CNN")
+    p.add_argument("--minilm-steps", type=int, default=300, help="distillation steps for the MiniLM student")
+    p.add_argument("--minilm-lr", type=float, default=3e-4, help="distillation learning rate for MiniLM")
+    p.add_argument("--minilm-prune-steps", type=int, default=0, help="fine-tune steps after pruning MiniLM")
+    p.add_argument("--skip-minilm", action="store_true")
+    p.add_argument("--skip-digits", action="store_true")
+    p.add_argument("--quick", action="store_true", help="fewer timing rounds")
+    args = p.parse_args(argv)
+    work = Path(args.out)
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"threads": THREADS, "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    tables = []
+    if not args.skip_digits:
+        results["digits"] = digits(work, args.digits_epochs, args.quick)
+        tables.append(markdown("digits CNN — accuracy on data:digits-test (450)", results["digits"]["rows"],
+                               ["accuracy", "top1_agreement"], "b64")
+                      + f"\n\nbaseline timed twice: second/first = {results['digits']['control_ratio']}")
+    if not args.skip_minilm:
+        results["minilm"] = minilm(work, args.minilm_steps, args.minilm_prune_steps, args.quick, args.minilm_lr)
+        tables.append(markdown("MiniLM — cosine to PyTorch FP32 on data:sentences:test", results["minilm"]["rows"],
+                               ["cosine_mean", "cosine_min"], "b1×s32")
+                      + f"\n\nbaseline timed twice: second/first = {results['minilm']['control_ratio']}")
+    (work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print("\n\n".join(tables))
+    from edgeship.bench.sysinfo import system_info
+
+    print(f"\nmachine: {json.dumps(system_info())[:300]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
