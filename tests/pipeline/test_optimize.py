@@ -19,7 +19,8 @@ def onnx_source(tmp_path):
 
 def test_onnx_source_report_shape_and_resume(tmp_path, onnx_source):
     model, data = onnx_source
-    recipe = OptimizeRecipe(model=str(model), data=str(data), out=str(tmp_path / "run"), bench_min_time_s=0.2)
+    recipe = OptimizeRecipe(model=str(model), data=str(data), out=str(tmp_path / "run"), bench_min_time_s=0.2,
+                            variants=("fp32",))
     report = optimize(recipe)
     run = tmp_path / "run"
     on_disk = json.loads((run / "report.json").read_text())
@@ -46,7 +47,7 @@ def test_torch_factory_source_with_pytorch_baseline(tmp_path):
     spec = torch_factory_file(tmp_path)
     np.savez(tmp_path / "eval.npz", x=np.random.default_rng(0).standard_normal((10, 1, 8, 8)).astype(np.float32))
     rc = main(["optimize", "--model", spec, "--data", str(tmp_path / "eval.npz"), "--out", str(tmp_path / "run"),
-               "--json"])
+               "--variants", "fp32", "--json"])
     assert rc == 0
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["baseline"]["target"] == "pytorch-cpu" and report["baseline"]["latency_ms"]["p50"] > 0
@@ -57,7 +58,8 @@ def test_torch_factory_source_with_pytorch_baseline(tmp_path):
 
 def test_recipe_file_and_bad_recipes(tmp_path, onnx_source):
     model, data = onnx_source
-    (tmp_path / "r.yaml").write_text(f"model: {model}\ndata: {data}\nout: {tmp_path / 'run'}\nbench_min_time_s: 0.1\n")
+    (tmp_path / "r.yaml").write_text(f"model: {model}\ndata: {data}\nout: {tmp_path / 'run'}\nbench_min_time_s: 0.1\n"
+                                     "variants: [fp32]\n")
     assert main(["optimize", str(tmp_path / "r.yaml")]) == 0
     with pytest.raises(BadInput, match="batch"):
         OptimizeRecipe(model="x.onnx", batch=0)
@@ -65,3 +67,22 @@ def test_recipe_file_and_bad_recipes(tmp_path, onnx_source):
     assert main(["optimize", str(tmp_path / "bad.yaml")]) == 2
     assert main(["optimize", "--model", str(model), "--data", str(data), "--variants", "nope",
                  "--out", str(tmp_path / "r2")]) == 2
+
+
+def test_default_variants_are_built_checked_and_one_is_chosen(tmp_path, onnx_source):
+    model, data = onnx_source
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((64, 16)).astype(np.float32))
+    report = optimize(OptimizeRecipe(model=str(model), data=str(data), calib=str(tmp_path / "calib.npz"),
+                                     out=str(tmp_path / "run"), bench_min_time_s=0.1, gates=("cosine_min>=0.99",)))
+    rows = {r["variant"]: r for r in report["variants"]}
+    assert set(rows) == {"fp32", "fp16", "int8-dynamic", "int8-static", "int4-weight", "mixed"}
+    for name, row in rows.items():
+        assert row["status"] in ("pass", "fail"), (name, row["gate"]["why"])
+        assert (tmp_path / "run" / row["path"]).is_file()
+        assert row["latency_ms"]["p50"] > 0 and row["metrics"]["cosine_min"] <= 1.0 + 1e-9
+    assert rows["fp16"]["size_bytes"] < rows["fp32"]["size_bytes"]
+    chosen = [r for r in report["variants"] if r["chosen"]]
+    assert len(chosen) == 1 and chosen[0]["gate"]["passed"]
+    fastest = min((r for r in report["variants"] if r["gate"]["passed"]), key=lambda r: r["latency_ms"]["p50"])
+    assert chosen[0]["id"] == fastest["id"]

@@ -5,7 +5,7 @@ its flags, a YAML file gives one directly, and the run directory keeps a copy (r
 model: zoo:minilm          # zoo:NAME, file.py:factory, model.pt2, a Hugging Face folder, or model.onnx
 data: data:sentences:test  # held-out evaluation data (default: the model's own)
 calib: data:sentences:calib
-variants: [fp32]           # precisions/methods to build (more come with quantization)
+variants: [fp32, fp16, int8-dynamic, int8-static, int4-weight, mixed]   # the default
 targets: [onnxruntime]
 gates: ["cosine_mean>=0.995", "cosine_min>=0.98"]   # for lossy variants (default: the model's)
 batch: 1
@@ -23,6 +23,11 @@ from edgeship.core.config import Config
 from edgeship.core.errors import BadInput
 
 
+# What optimize tries when a recipe names no variants: every ONNX-level precision; compression steps
+# (prune-*, distill-*, qat-*) are opt-in because they train.
+DEFAULT_VARIANTS = ("fp32", "fp16", "int8-dynamic", "int8-static", "int4-weight", "mixed")
+
+
 @dataclasses.dataclass(frozen=True)
 class OptimizeRecipe(Config):
     kind: ClassVar[str] = "optimize"
@@ -31,7 +36,7 @@ class OptimizeRecipe(Config):
     data: str | None = None
     calib: str | None = None
     out: str | None = None
-    variants: tuple[str, ...] = ("fp32",)
+    variants: tuple[str, ...] = DEFAULT_VARIANTS
     targets: tuple[str, ...] = ("onnxruntime",)
     gates: tuple[str, ...] = ()
     batch: int = 1

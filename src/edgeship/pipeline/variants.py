@@ -36,7 +36,7 @@ class Variant:
 
 
 VARIANTS: Registry[Variant] = Registry("variant")
-VARIANT_MODULES = ["edgeship.pipeline.variants", "edgeship.compress.quantize.variants"]
+VARIANT_MODULES = ["edgeship.pipeline.variants", "edgeship.compress.quantize.variants", "edgeship.compress.variants"]
 _loaded = False
 
 
