@@ -82,6 +82,7 @@ def test_transient_failures_do_not_halt(tmp_path):
     store.close()
 
 
+@pytest.mark.slow
 def test_rollout_service_with_real_agents(repo, server, releases, tmp_path):
     with RolloutServer(tmp_path / "rollouts.db") as service:
         agents = [Agent(agent_config(repo, server.url, tmp_path / f"dev{i}", device_id=f"dev-{i}",
@@ -120,3 +121,26 @@ def test_unreachable_rollout_service_keeps_the_model(device, repo, releases):
     result = Agent(cfg).run_once()
     assert result["outcome"] == "rollout_unreachable" and result["transient"]
     assert file_sha256(active_model(cfg.slot_dir)) == releases["v1"].sha256
+
+
+def test_rollout_cli_start_halt_status(tmp_path, capsys):
+    import json
+
+    from edgeship.cli.main import main
+
+    with RolloutServer(tmp_path / "rollouts.db") as service:
+        assert main(["ship", "rollout", "start", "--server", service.url, "--model", "m", "--target",
+                     "models/m/2/x.onnx", "--from", "models/m/1/x.onnx", "--stages", "5,100", "--json"]) == 0
+        started = json.loads(capsys.readouterr().out)
+        assert started["status"] == "active" and started["percent"] == 5
+        # A fleet of one: its only device is the canary even though 5% of one device rounds to none.
+        assert RolloutClient(service.url).assign("dev-1", "m", "stable", "models/m/1/x.onnx")["target"] == \
+            "models/m/2/x.onnx"
+        assert main(["ship", "rollout", "halt", str(started["id"]), "--server", service.url]) == 0
+        capsys.readouterr()
+        assert main(["ship", "status", "--server", service.url]) == 0
+        out = capsys.readouterr().out
+        assert "1 devices" in out and "halted at 5%" in out
+        assert main(["ship", "rollout", "advance", "--server", service.url]) == 2  # no id: usage error
+        assert main(["ship", "rollout", "start", "--server", service.url, "--model", "m", "--target", "t",
+                     "--stages", "10,50"]) == 2  # the last stage must be 100

@@ -89,6 +89,7 @@ class RolloutStore:
         self.db = str(db)
         self._lock = threading.Lock()
         self._evaluated: dict[int, float] = {}
+        self._cohorts: dict[tuple[int, int, int], set[str]] = {}
         self._conn = sqlite3.connect(self.db, check_same_thread=False, timeout=10)
         self._conn.row_factory = sqlite3.Row
         with self._lock:
@@ -182,7 +183,9 @@ class RolloutStore:
         bucket = cohort_bucket(r["id"], device_id)
         base = {"rollout": r["id"], "stage": r["stage"], "percent": r["percent"], "status": r["status"],
                 "bucket": bucket}
-        if r["status"] == "complete" or (r["status"] == "active" and bucket < r["percent"]):
+        with self._lock:
+            in_cohort = device_id in self._cohort(r)
+        if r["status"] == "complete" or (r["status"] == "active" and in_cohort):
             return {**base, "target": r["target"], "follow_channel": False}
         # Not (yet) in the cohort, or the rollout was halted: stay on / go back to the baseline.
         return {**base, "target": r["from_target"], "follow_channel": False}
@@ -209,10 +212,25 @@ class RolloutStore:
             self._conn.commit()
             return result
 
-    def stage_stats(self, r: dict[str, Any]) -> dict[str, Any]:
+    def _cohort(self, r: dict[str, Any]) -> set[str]:
+        """Known devices whose bucket is under the stage's percentage; never empty while the fleet is
+        not (the lowest-bucket device is the canary of a small fleet). Cached per fleet size."""
         devices = [row["device_id"] for row in self._conn.execute(
             "SELECT device_id FROM devices WHERE model=? AND channel=?", (r["model"], r["channel"]))]
-        cohort = {d for d in devices if cohort_bucket(r["id"], d) < r["percent"]}
+        key = (r["id"], r["stage"], len(devices))
+        if key not in self._cohorts:
+            buckets = {d: cohort_bucket(r["id"], d) for d in devices}
+            cohort = {d for d, b in buckets.items() if b < r["percent"]}
+            if not cohort and buckets:
+                cohort = {min(buckets, key=buckets.__getitem__)}
+            self._cohorts = {k: v for k, v in self._cohorts.items() if k[0] != r["id"]}
+            self._cohorts[key] = cohort
+        return self._cohorts[key]
+
+    def stage_stats(self, r: dict[str, Any]) -> dict[str, Any]:
+        cohort = self._cohort(r)
+        devices = self._conn.execute("SELECT COUNT(*) FROM devices WHERE model=? AND channel=?",
+                                     (r["model"], r["channel"])).fetchone()[0]
         latest: dict[str, str] = {}
         for row in self._conn.execute(
                 "SELECT device_id, outcome, transient FROM reports WHERE rollout_id=? AND target=? ORDER BY id",
@@ -221,7 +239,7 @@ class RolloutStore:
                 latest[row["device_id"]] = row["outcome"]
         ok = sum(1 for d, o in latest.items() if d in cohort and o in SUCCESS)
         bad = sum(1 for d, o in latest.items() if d in cohort and o in FAILURE)
-        return {"cohort": len(cohort), "known_devices": len(devices), "succeeded": ok, "failed": bad,
+        return {"cohort": len(cohort), "known_devices": devices, "succeeded": ok, "failed": bad,
                 "reported": ok + bad}
 
     def _evaluate(self, r: dict[str, Any]) -> None:
@@ -232,9 +250,7 @@ class RolloutStore:
                                (f"{s['failed']} of {s['reported']} devices failed at {r['percent']:g}%", r["id"]))
             self._event(r["id"], f"halted at {r['percent']:g}%: {s['failed']} of {s['reported']} failed")
             return
-        if s["cohort"] == 0 and s["known_devices"] > 0:
-            self._advance(r, "empty cohort")
-        elif s["cohort"] and s["reported"] >= math.ceil(r["advance_fraction"] * s["cohort"]):
+        if s["cohort"] and s["reported"] >= math.ceil(r["advance_fraction"] * s["cohort"]):
             self._advance(r, f"{s['succeeded']}/{s['cohort']} succeeded")
 
     def status(self) -> dict[str, Any]:
