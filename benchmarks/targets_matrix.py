@@ -77,7 +77,7 @@ def main() -> int:
                 if "arena_bytes" in model.facts:
                     row["arena_bytes"] = model.facts["arena_bytes"]
             except EdgeshipError as exc:
-                row["converts"], row["why_not"] = False, str(exc)
+                row["converts"], row["convert_error"] = False, str(exc)
                 continue
             result = check(source, [model], data="data:digits-test", runtime=target)
             cand = result.candidates[0]
@@ -103,8 +103,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     lines = ["| target | precision | converts | runs here | gate | accuracy (drop) | max abs vs torch | p50 ms b1 "
              "| size | arena |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        converts = "yes" if r.get("converts") else f"no: {r.get('why_not', '')[:80]}"
-        runs = "yes" if r["runs_here"] else f"no: {r['why_not'][:60]}"
+        converts = "yes" if r.get("converts") else f"no ({r.get('convert_error', '')[:90]})"
+        runs = "yes" if r["runs_here"] else f"no ({r['why_not'][:60]})"
         gate = r.get("gate", "–")
         acc = (f"{r['accuracy']:.2f}% ({r['accuracy_drop']:+.2f})" if isinstance(r.get("accuracy"), float)
                and isinstance(r.get("accuracy_drop"), float) else "–")

@@ -39,6 +39,11 @@ def test_cli_convert_openvino(digits_onnx, tmp_path, capsys):
     assert summary["facts"]["inference_precision"] == "f32"
 
 
+def test_openvino_output_is_ir_whatever_its_name(digits_onnx, tmp_path):
+    m = convert(digits_onnx, "openvino", tmp_path / "fp32.openvino.openvino")  # a pipeline naming by format
+    assert m.path == tmp_path / "fp32.openvino.xml" and m.path.with_suffix(".bin").is_file()
+
+
 def test_cli_bad_precision_and_option_exit_2(digits_onnx, tmp_path, capsys):
     out = str(tmp_path / "d.xml")
     assert main(["convert", str(digits_onnx.path), "--target", "openvino", "-p", "int4", "-o", out]) == 2

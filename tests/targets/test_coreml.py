@@ -31,6 +31,16 @@ def test_fp32_package_structure(ml_fp32, digits_source):
     assert reopened.io.input_names == ["input"] and reopened.facts["precision"] == "fp32"
 
 
+def test_inspect_reads_the_package(ml_fp32, tmp_path):
+    import shutil
+
+    bare = tmp_path / "bare.mlpackage"
+    shutil.copytree(ml_fp32.path, bare)
+    io = Model.open(bare).io
+    assert [(t.name, t.dtype, t.shape) for t in io.inputs] == [("input", "float32", (1, 1, 8, 8))]
+    assert [t.name for t in io.outputs] == ["logits"]
+
+
 @pytest.mark.parametrize("precision", ["int8-weights", "palette4"])
 def test_weight_compression_shrinks_and_marks_weights(precision, digits_source, out_dir, ml_fp32):
     m = convert(digits_source, "coreml", out_dir / f"digits_{precision}.mlpackage", precision=precision)

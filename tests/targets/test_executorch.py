@@ -30,6 +30,16 @@ def test_fp32_matches_onnxruntime(pte_fp32, digits_test, ort_logits):
     assert np.abs(out - ort_logits).max() <= 1e-4
 
 
+def test_inspect_reads_the_program(pte_fp32, tmp_path):
+    import shutil
+
+    bare = tmp_path / "bare.pte"
+    shutil.copyfile(pte_fp32.path, bare)
+    io = Model.open(bare).io
+    assert [(t.name, t.dtype, t.shape) for t in io.inputs] == [("input_0", "float32", (1, 1, 8, 8))]
+    assert io.outputs[0].shape == (1, 10)
+
+
 def test_delegation_is_reported(pte_fp32):
     d = pte_fp32.facts["delegation"]
     assert d["delegated_subgraphs"] >= 1

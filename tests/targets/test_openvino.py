@@ -22,7 +22,9 @@ def ov_fp32(digits_onnx, out_dir):
 def test_fp32_matches_onnxruntime(ov_fp32, digits_test, ort_logits):
     from edgeship.targets.base import runner_for
 
-    assert (ov_fp32.path.with_suffix(".bin")).is_file()
+    weights = ov_fp32.path.with_suffix(".bin")
+    assert weights.is_file()
+    assert ov_fp32.size_bytes == ov_fp32.path.stat().st_size + weights.stat().st_size  # the .bin counts
     assert ov_fp32.facts["inference_precision"] == "f32"
     reopened = Model.open(ov_fp32.path)  # from the sidecar
     assert reopened.io == ov_fp32.io and reopened.format == "openvino"
@@ -30,6 +32,16 @@ def test_fp32_matches_onnxruntime(ov_fp32, digits_test, ort_logits):
         out = r.infer(digits_test[0])["logits"]
         assert r.info["inference_precision"] == "f32"
     assert np.abs(out - ort_logits).max() <= 1e-4
+
+
+def test_inspect_reads_the_ir(ov_fp32, tmp_path):
+    import shutil
+
+    for suffix in (".xml", ".bin"):
+        shutil.copyfile(ov_fp32.path.with_suffix(suffix), (tmp_path / "bare").with_suffix(suffix))
+    io = Model.open(tmp_path / "bare.xml").io
+    assert [(t.name, t.dtype, t.shape) for t in io.inputs] == [("input", "float32", (None, 1, 8, 8))]
+    assert io.outputs[0].name == "logits"
 
 
 def test_bf16_is_an_explicit_variant(digits_onnx, out_dir, digits_test, ort_logits):

@@ -44,6 +44,16 @@ def test_fp32_matches_onnxruntime_in_onnx_layout(tfl_fp32, digits_test, ort_logi
     assert np.abs(out - ort_logits).max() <= 1e-4
 
 
+def test_inspect_reads_the_file_itself(tfl_fp32, tmp_path):
+    import shutil
+
+    bare = tmp_path / "bare.tflite"  # no sidecar: the IO spec comes from the flatbuffer, as LiteRT sees it
+    shutil.copyfile(tfl_fp32.path, bare)
+    io = Model.open(bare).io
+    assert [t.shape for t in io.inputs] == [(None, 8, 8, 1)] and io.inputs[0].dtype == "float32"
+    assert io.outputs[0].shape == (None, 10)
+
+
 def test_int8_keeps_accuracy(tfl_int8, tfl_fp32, digits_test, ort_logits):
     # float I/O unless int8_io is asked for: the file quantizes its input itself
     assert [m["dtype"] for m in tfl_int8.facts["tflite"]["inputs"]] == ["float32"]

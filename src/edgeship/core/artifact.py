@@ -149,6 +149,8 @@ def path_size(path: Path) -> int:
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     size = path.stat().st_size
     data = path.with_name(path.name + ".data")  # ONNX external data, if any
+    if path.suffix == ".xml":  # OpenVINO IR keeps its weights beside it in .bin
+        data = path.with_suffix(".bin")
     return size + (data.stat().st_size if data.exists() else 0)
 
 

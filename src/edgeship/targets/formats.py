@@ -36,8 +36,11 @@ def inspect_tflite(path: Path) -> IOSpec:
     return IOSpec(tuple(spec(d) for d in it.get_input_details()), tuple(spec(d) for d in it.get_output_details()))
 
 
+# ExecuTorch ScalarType, by name or by its code (what the runtime's TensorInfo gives back)
 _ET_DTYPES = {"Float": "float32", "Half": "float16", "Long": "int64", "Int": "int32", "Char": "int8",
-              "Byte": "uint8", "Bool": "bool", "Double": "float64", "BFloat16": "bfloat16"}
+              "Byte": "uint8", "Bool": "bool", "Double": "float64", "BFloat16": "bfloat16",
+              "6": "float32", "5": "float16", "4": "int64", "3": "int32", "1": "int8", "0": "uint8", "11": "bool",
+              "7": "float64", "15": "bfloat16"}
 
 
 def inspect_pte(path: Path) -> IOSpec:

@@ -16,7 +16,7 @@ from edgeship.targets.coreml import NOT_MACOS
 class CoremlRunner(Runner):
     runtime: ClassVar[str] = "coreml"
 
-    def __init__(self, model: Model, compute_units: str = "CPU_ONLY") -> None:
+    def __init__(self, model: Model, compute_units: str = "CPU_ONLY", threads: int | None = None) -> None:
         super().__init__(model)
         self.compute_units = compute_units
 

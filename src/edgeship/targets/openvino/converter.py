@@ -15,8 +15,8 @@ from edgeship.targets.util import calib_rows, check_output_path, inherited_facts
 
 def convert(model: Model, out: Path, cfg: OpenVinoTargetConfig, calib: Any = None) -> Model:
     ov = require("openvino", "openvino")
-    if out.suffix != ".xml":
-        raise BadInput(f"OpenVINO IR files end in .xml (weights go beside it in .bin); got {out.name!r}")
+    if out.suffix != ".xml":  # IR is .xml + .bin whatever the caller named it (a pipeline may use the format name)
+        out = out.with_suffix(".xml")
     check_output_path(out)
     core = ov.Core()
     try:

@@ -41,7 +41,7 @@ def engine_io(path: Path) -> IOSpec:
 class TensorrtRunner(Runner):
     runtime: ClassVar[str] = "tensorrt"
 
-    def __init__(self, model: Model) -> None:
+    def __init__(self, model: Model, threads: int | None = None) -> None:  # threads: GPU work, ignored
         super().__init__(model)
 
     def _build(self) -> Any:

@@ -19,8 +19,9 @@ class MicroRunner(Runner):
 
     runtime: ClassVar[str] = "tflite-micro"
 
-    def __init__(self, model: Model, arena_size: int | None = None) -> None:
+    def __init__(self, model: Model, arena_size: int | None = None, threads: int | None = None) -> None:
         super().__init__(model)
+        self.threads = 1  # a microcontroller interpreter is single-threaded; ``threads`` is accepted and ignored
         need = model.facts.get("arena_bytes")
         # the measured arena plus headroom for alignment, else a generous default
         self.arena_size = arena_size or (int(need) * 2 + 4096 if need else 4 * 1024 * 1024)
