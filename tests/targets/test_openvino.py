@@ -83,3 +83,17 @@ def test_config_round_trip_and_validation():
         OpenVinoTargetConfig(precision="int4")
     with pytest.raises(BadInput, match="model_type"):
         OpenVinoTargetConfig(model_type="cnn")
+
+
+def test_failure_after_conversion_is_reported_with_the_per_output_error(digits_source, digits_onnx, out_dir):
+    """bf16 passes its own (bf16) gates but not FP32 parity: judged on OpenVINO's own outputs, it fails, and the
+    report carries the per-output error that failed it."""
+    from edgeship.check.comparator import check
+
+    m = convert(digits_onnx, "openvino", out_dir / "digits_ov_bf16_gate.xml", precision="bf16")
+    strict = check(digits_source, [m], data="data:digits-test", runtime="openvino", precision="fp32", limit=64)
+    cand = strict.to_dict()["candidates"][0]
+    assert cand["status"] == "fail" and "rel_err_max" in cand["why"]
+    assert cand["outputs"]["logits"]["max_abs"] > 1e-3
+    own = check(digits_source, [m], data="data:digits-test", runtime="openvino", limit=64)
+    assert own.candidates[0].status == "pass"  # its precision's default gates

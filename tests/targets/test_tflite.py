@@ -104,3 +104,10 @@ def test_from_pytorch_through_litert_torch(digits_source, out_dir, digits_test, 
     assert np.abs(out - ort_logits).max() <= 1e-4
     with pytest.raises(BadInput, match="ONNX"):
         convert(digits_source, "tflite", out_dir / "digits_lt8.tflite", precision="int8")
+
+
+def test_keep_nchw_keeps_the_users_layout(digits_onnx, out_dir, digits_test, ort_logits):
+    m = convert(digits_onnx, "tflite", out_dir / "digits_nchw.tflite", keep_nchw=True)
+    assert m.facts["input_layout"] == {"input": "NCHW"} and m.facts["tflite"]["inputs"][0]["perm"] is None
+    out = _run(m, digits_test[0])
+    assert np.abs(out - ort_logits).max() <= 1e-4
