@@ -187,7 +187,7 @@ def digits(work: Path, epochs: int, quick: bool) -> dict[str, Any]:
     qat_epochs = max(1, epochs // 2)
     for bits in (8, 4):
         t0 = time.perf_counter()
-        cfg = QatConfig(bits=bits, epochs=qat_epochs, lr=1e-3 if bits == 4 else 1e-4, compare_ptq=False)
+        cfg = QatConfig(bits=bits, epochs=qat_epochs, lr=3e-4 if bits == 4 else 1e-4, compare_ptq=False)
         r = qat(src, cfg, data=train_ds, out=work / f"digits-qat{bits}.onnx", eval_data=test, quiet=True, fresh=True)
         add(f"QAT INT{bits} ({qat_epochs} ep)", r.model.path, base_params, base_macs, f"int{bits} weights", t0)
         t0 = time.perf_counter()

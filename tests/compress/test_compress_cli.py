@@ -40,6 +40,7 @@ def test_bad_input_exits_2_with_one_line(argv, needle, tmp_path, capsys):
     assert needle in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_prune_json_and_a_rerun_resumes_from_the_checkpoint(tmp_path, capsys):
     out = tmp_path / "p.onnx"
     with one_torch_thread():

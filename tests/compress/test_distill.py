@@ -31,6 +31,7 @@ def test_student_specs_parse():
     assert DistillConfig.from_json(DistillConfig(student="layers=0,2", text=("a.txt",)).to_json()).text == ("a.txt",)
 
 
+@pytest.mark.slow
 def test_layer_student_copies_evenly_spaced_blocks_and_learns_the_embeddings(bert, tmp_path):
     data, held_out = token_dataset(64, seed=0), token_dataset(16, seed=1)
     with one_torch_thread():
@@ -48,6 +49,7 @@ def test_layer_student_copies_evenly_spaced_blocks_and_learns_the_embeddings(ber
     assert result.model.path.is_file() and result.model.provenance[0].stage == "distill"
 
 
+@pytest.mark.slow
 def test_width_student_of_the_digits_cnn_learns_from_soft_and_hard_targets(digits, tmp_path):
     with one_torch_thread():
         result = distill(digits, DistillConfig(student="width=0.5", epochs=2, lr=2e-3), data="data:digits-train",

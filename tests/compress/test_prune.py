@@ -60,6 +60,7 @@ def test_structured_prune_shrinks_channels_keeps_the_classifier_and_exports(digi
     assert 0.5 < rep["eval"]["top1_agreement"] < 1.0  # pruned without fine-tune: close, not identical
 
 
+@pytest.mark.slow
 def test_finetune_recovers_accuracy(digits, digits_eval, tmp_path):
     with one_torch_thread():
         raw = prune(digits, PruneConfig(ratio=0.5), eval_data=digits_eval, quiet=True)
@@ -109,6 +110,7 @@ def test_unstructured_zeroes_weights_and_keeps_shapes(digits, tmp_path):
     assert zeros == pytest.approx(0.8, abs=0.01)  # the zeros are stored, not removed
 
 
+@pytest.mark.slow
 def test_transformer_heads_and_mlp_neurons(tmp_path):
     src = tiny_bert_source(layers=2, heads=4, hidden=32)
     out = tmp_path / "bert.onnx"

@@ -35,6 +35,7 @@ def test_steps_dispatch_on_the_config_kind_from_a_recipe_dict():
         get_step("nope")
 
 
+@pytest.mark.slow
 def test_qat_int4_variant_builds_an_int4_model_for_optimize(tmp_path):
     import onnx
 

@@ -9,7 +9,7 @@ Registered names (pass them in a recipe's ``variants``):
 - ``prune-30`` / ``prune-50``: structured pruning (channels, heads, MLP neurons) + 3 fine-tune epochs;
 - ``distill-half``: a student with half the teacher's blocks (``layers=N/2``), or half its width
   when it has no block stack, trained 3 epochs;
-- ``qat-int8`` / ``qat-int4``: quantization-aware fine-tuning, 2 epochs.
+- ``qat-int8`` / ``qat-int4``: quantization-aware fine-tuning, 3 epochs.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def _qat(bits: int) -> Callable[[VariantContext], Config]:
     def make(ctx: VariantContext) -> Config:
         from edgeship.compress.qat import QatConfig
 
-        return QatConfig(bits=bits, epochs=2, lr=1e-3 if bits == 4 else 1e-4, compare_ptq=False)  # type: ignore[arg-type]
+        return QatConfig(bits=bits, epochs=3, lr=3e-4 if bits == 4 else 1e-4, compare_ptq=False)  # type: ignore[arg-type]
 
     return make
 
