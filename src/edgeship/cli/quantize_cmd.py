@@ -57,6 +57,7 @@ FIELD_FLAGS = {
     "keep_io_types": "keep_io_types",
     "op_block_list": "op_block_list",
     "smooth_alpha": "smooth_alpha",
+    "smooth_min_outlier_ratio": "smooth_min_outlier_ratio",
     "gate": "gates",
     "margin": "margin",
     "time_budget": "time_budget_s",
@@ -107,6 +108,9 @@ def register(subparsers: Any) -> None:
     g.add_argument("--calib-samples", type=int, metavar="N", help="at most N samples used to calibrate")
     g.add_argument("--smooth-alpha", type=float, metavar="A",
                    help="dynamic: SmoothQuant-style smoothing strength in (0,1), e.g. 0.7 (needs --calib)")
+    g.add_argument("--smooth-min-outlier-ratio", type=float, metavar="R",
+                   help="dynamic: smooth only activations whose largest channel is R× the median one (default 6; "
+                        "0 smooths all)")
     g.add_argument("--quantize-embedding-gather", action=argparse.BooleanOptionalAction, default=None,
                    help="dynamic: quantize the embedding table (default on)")
     g.add_argument("--optimize", choices=("auto", "none", "bert"),

@@ -81,12 +81,18 @@ class Int8DynamicConfig(QuantConfig):
     nodes_to_exclude: tuple[str, ...] = ()
     quantize_embedding_gather: bool = True  # the word-embedding table is often half the file
     smooth_alpha: float | None = None
+    # smooth only activations whose largest channel exceeds this many times the median channel:
+    # the others gain nothing and would each pay for a Mul at run time
+    smooth_min_outlier_ratio: float = 6.0
     optimize: Optimize = "auto"  # fuse transformer blocks (attention, LayerNorm, GELU) first
 
     def validate(self) -> None:
         super().validate()
         if self.smooth_alpha is not None and not 0.0 < self.smooth_alpha < 1.0:
             raise BadInput(f"Int8DynamicConfig.smooth_alpha={self.smooth_alpha}; use a value in (0, 1), e.g. 0.7")
+        if self.smooth_min_outlier_ratio < 0:
+            raise BadInput(f"Int8DynamicConfig.smooth_min_outlier_ratio={self.smooth_min_outlier_ratio}; use 0 or more "
+                           "(0 smooths every activation)")
 
     @property
     def needs_calibration(self) -> bool:

@@ -216,7 +216,7 @@ def activation_absmax(path: Path, tensors: list[str], feeds: list[dict[str, np.n
 
 def smooth(src: Path, dst: Path, alpha: float, feeds: list[dict[str, np.ndarray]],
            op_types: tuple[str, ...] = ("MatMul", "Attention"), stats: dict[str, np.ndarray] | None = None,
-           ) -> dict[str, Any]:
+           min_outlier_ratio: float = 0.0) -> dict[str, Any]:
     """SmoothQuant-style smoothing: ``x @ W == (x / s) @ (s * W)`` with per-input-channel
     ``s = max|x|^alpha / max|W|^(1-alpha)``, so the activation outlier channels that ruin a per-tensor
     INT8 range move into the weights, which are quantized per channel. The division is an explicit
@@ -237,8 +237,13 @@ def smooth(src: Path, dst: Path, alpha: float, feeds: list[dict[str, np.ndarray]
     # input): one Mul per tensor instead of one per node.
     groups: dict[str, list[Any]] = {}
     for n in targets:
-        if n.input[0] in stats and stats[n.input[0]].shape[0] == inits[n.input[1]].dims[0]:
-            groups.setdefault(n.input[0], []).append(n)
+        x = stats.get(n.input[0])
+        if x is None or x.shape[0] != inits[n.input[1]].dims[0]:
+            continue
+        # a tensor without outlier channels gains nothing from smoothing and would pay for a Mul
+        if float(x.max()) < min_outlier_ratio * float(np.median(x)):
+            continue
+        groups.setdefault(n.input[0], []).append(n)
     scales: dict[str, np.ndarray] = {}
     for tensor, nodes in groups.items():
         x_max = np.maximum(stats[tensor], 1e-5)

@@ -15,14 +15,14 @@ from edgeship.compress.quantize.prepare import prepared, resolve_nodes, wants_fu
 _DYNAMIC_NO_GATHER = ["MatMul", "Attention", "Conv", "LSTM", "Transpose"]
 
 
-def smoothed(src: Path, alpha: float, ctx: QuantContext) -> tuple[Path, list[str], int]:
+def smoothed(src: Path, alpha: float, ctx: QuantContext, min_ratio: float = 0.0) -> tuple[Path, list[str], int]:
     """``src`` with SmoothQuant-style smoothing at ``alpha``; activation statistics cached per model."""
-    key = ("smoothed", str(src), alpha)
+    key = ("smoothed", str(src), alpha, min_ratio)
     if key in ctx.cache:
         return ctx.cache[key]
     dst = ctx.tmp(f"smooth-{alpha:g}-{len(ctx.cache)}.onnx")
     stats = ctx.cache.get(("amax", str(src)))
-    info = graph.smooth(src, dst, alpha, ctx.calib.samples[:64], stats=stats)
+    info = graph.smooth(src, dst, alpha, ctx.calib.samples[:64], stats=stats, min_outlier_ratio=min_ratio)
     ctx.cache[("amax", str(src))] = info["stats"]
     ctx.cache[key] = (dst, info["smoothed"], info["muls"])
     return ctx.cache[key]
@@ -37,7 +37,7 @@ def int8_dynamic(src: Path, cfg: Int8DynamicConfig, ctx: QuantContext, out: Path
     model_in, facts = prepared(src, ctx, fuse=wants_fusion(cfg.optimize, dynamic=True), pre_process=False)
     excluded = resolve_nodes(model_in, cfg.nodes_to_exclude)
     if cfg.smooth_alpha is not None:
-        model_in, names, muls = smoothed(model_in, cfg.smooth_alpha, ctx)
+        model_in, names, muls = smoothed(model_in, cfg.smooth_alpha, ctx, cfg.smooth_min_outlier_ratio)
         facts = {**facts, "smoothed_nodes": len(names), "smoothing_muls": muls}
     op_types = list(cfg.op_types) or (None if cfg.quantize_embedding_gather else _DYNAMIC_NO_GATHER)
     graph.quiet_ort_logs()
