@@ -109,7 +109,10 @@ class Config:
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
 
     def replace(self: C, **changes: Any) -> C:
-        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+        """A copy with ``changes`` (coerced and validated like ``from_dict``)."""
+        data = self.to_dict()
+        data.update(changes)
+        return type(self).from_dict(data)
 
 
 def config_kinds() -> dict[str, type[Config]]:

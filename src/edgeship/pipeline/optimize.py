@@ -92,8 +92,8 @@ def optimize(recipe: OptimizeRecipe | str | Path | dict[str, Any]) -> dict[str, 
         ctx = VariantContext(fp32, source if is_torch else None, vpath,
                              functools.partial(_load_split, ctx_data["calib"], fp32, "calibration"),
                              functools.partial(_load_split, eval_spec, fp32, "evaluation", r.limit),
-                             golden_path, gates, task)
-        built = store.step(f"build-{vname}", {"variant": vname, "fp32": file_sha256(fp32_path),
+                             golden_path, gates, task, dict(r.variant_options.get(vname, {})))
+        built = store.step(f"build-{vname}", {"variant": vname, "options": ctx.options, "fp32": file_sha256(fp32_path),
                                               "calib": calib_spec, "gates": gates, "edgeship": __version__},
                            functools.partial(_build, variant, ctx, run_dir),
                            files=lambda res: [res["path"]] if res.get("path") else [])

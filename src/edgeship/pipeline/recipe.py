@@ -46,6 +46,8 @@ class OptimizeRecipe(Config):
     bench_min_time_s: float = 2.0
     baseline: bool = True  # benchmark PyTorch eager FP32 beside the variants
     export: dict[str, Any] = dataclasses.field(default_factory=dict)  # ExportConfig fields
+    # per-variant config overrides, e.g. {"mixed": {"time_budget_s": 60}, "int8-static": {"per_channel": true}}
+    variant_options: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     trust_pickle: bool = False
 
     def validate(self) -> None:

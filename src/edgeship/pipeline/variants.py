@@ -25,6 +25,7 @@ class VariantContext:
     golden: Path  # held-out inputs + FP32 reference outputs
     gates: tuple[str, ...]  # the task gate lossy variants must pass
     task: str
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)  # the recipe's overrides for this variant
 
 
 @dataclasses.dataclass(frozen=True)

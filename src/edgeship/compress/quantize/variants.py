@@ -23,7 +23,7 @@ def _builder(config: QuantConfig) -> Any:
         from edgeship.compress.quantize import MixedConfig, quantize
         from edgeship.core.errors import GateFailed
 
-        cfg = config
+        cfg = config.replace(**ctx.options) if ctx.options else config  # the recipe's overrides, validated
         if isinstance(cfg, MixedConfig):
             # the recipe's gate; half the interactive default budget, as optimize builds many variants
             cfg = cfg.replace(gates=tuple(ctx.gates) or cfg.gates, time_budget_s=min(cfg.time_budget_s, 300.0))
