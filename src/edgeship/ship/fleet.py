@@ -116,6 +116,7 @@ class Device:
     crash_step: str | None = None
     outcomes: Counter[str] = dataclasses.field(default_factory=Counter)
     reboots: int = 0
+    history: list[str] = dataclasses.field(default_factory=list)
 
 
 def _provision(slot_dir: Path, model: Path, golden: Path, target: str, version: str, sha: str) -> None:
@@ -140,6 +141,7 @@ def run_devices(specs: list[dict[str, Any]], common: dict[str, Any], stop: Any, 
 
     def device_loop(spec: dict[str, Any]) -> None:
         outcomes: Counter[str] = Counter()
+        history: list[str] = []
         reboots = 0
         crashed = {"done": spec["crash_step"] is None}
 
@@ -157,7 +159,10 @@ def run_devices(specs: list[dict[str, Any]], common: dict[str, Any], stop: Any, 
         stop.wait(rng.random() * poll_s)
         while not stop.is_set():
             try:
-                outcomes[agent.run_once()["outcome"]] += 1
+                result = agent.run_once()
+                outcomes[result["outcome"]] += 1
+                if result["outcome"] != "up_to_date":
+                    history.append(f"{result['outcome']} {result.get('target')} -> {result.get('active_version')}")
             except SimulatedCrash:
                 reboots += 1
                 agent = Agent(cfg, on_step=on_step)  # the device reboots: a new agent on the same disk
@@ -165,7 +170,7 @@ def run_devices(specs: list[dict[str, Any]], common: dict[str, Any], stop: Any, 
                 outcomes[f"error:{type(exc).__name__}"] += 1
             stop.wait(poll_s * (0.75 + 0.5 * rng.random()))
         with lock:
-            report[spec["device_id"]] = {"outcomes": dict(outcomes), "reboots": reboots}
+            report[spec["device_id"]] = {"outcomes": dict(outcomes), "reboots": reboots, "history": history}
 
     threads = [threading.Thread(target=device_loop, args=(spec,), daemon=True) for spec in specs]
     for t in threads:
@@ -313,6 +318,7 @@ def simulate(work: Path, devices: int = 200, fault_rate: float = 0.05, stages: t
         got = per_device.get(dev.device_id, {})
         dev.outcomes.update(got.get("outcomes", {}))
         dev.reboots = got.get("reboots", 0)
+        dev.history = got.get("history", [])
         if dev.reboots and dev.crash_step:
             crashes[dev.crash_step] += dev.reboots
     s = client.status()
@@ -363,6 +369,10 @@ def simulate(work: Path, devices: int = 200, fault_rate: float = 0.05, stages: t
                        "events": [e["text"] for e in ro3_final["events"]]},
         "working_model": dict(working), "without_working_model": len(broken), "broken": broken[:10],
         "outcomes": dict(outcomes), "requests_to_repo": served["good"],
+        # What the devices that did more than one plain update went through (at most 20 of them).
+        "eventful_devices": dict(list({d.device_id: {"fault": d.fault, "history": d.history} for d in fleet
+                                       if any(not h.startswith("updated") for h in d.history) or d.reboots
+                                       }.items())[:20]),
         "seconds": round(time.monotonic() - t_start, 1),
     }
     say(f"v3 rollout {ro3_final['status']} at {ro3_final['percent']:g}% (stage {ro3_final['stage']}): "

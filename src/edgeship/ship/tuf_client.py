@@ -44,15 +44,20 @@ def cmd_refresh(metadata_dir: Path, metadata_url: str) -> None:
     open_updater(metadata_dir, metadata_url).refresh()
 
 
-def cmd_download(metadata_dir: Path, metadata_url: str, target_name: str, target_url: str, target_dir: Path) -> str:
+def cmd_download(metadata_dir: Path, metadata_url: str, target_names: list[str], target_url: str,
+                 target_dir: Path) -> list[str]:
+    """Download targets in order with one updater; a target already cached (same hashes) is not
+    downloaded again."""
     target_dir.mkdir(parents=True, exist_ok=True)
     updater = open_updater(metadata_dir, metadata_url, target_dir, target_url)
     updater.refresh()
-    info = updater.get_targetinfo(target_name)
-    if info is None:
-        raise LookupError(f"target {target_name!r} not found")
-    cached = updater.find_cached_target(info)
-    return cached or updater.download_target(info)
+    paths = []
+    for name in target_names:
+        info = updater.get_targetinfo(name)
+        if info is None:
+            raise LookupError(f"target {name!r} not found")
+        paths.append(updater.find_cached_target(info) or updater.download_target(info))
+    return paths
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                                             "agent's updater.")
     p.add_argument("--metadata-dir", required=True, type=Path)
     p.add_argument("--metadata-url")
-    p.add_argument("--target-name")
+    p.add_argument("--target-name", action="append", default=[], help="repeatable: downloaded in order")
     p.add_argument("--target-base-url")
     p.add_argument("--target-dir", type=Path)
     p.add_argument("-v", "--verbose", action="store_true")
@@ -84,10 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             if not (args.metadata_url and args.target_name and args.target_base_url and args.target_dir):
                 raise ValueError("download needs --metadata-url, --target-name, --target-base-url and --target-dir")
-            path = cmd_download(args.metadata_dir, args.metadata_url, args.target_name, args.target_base_url,
-                                args.target_dir)
+            paths = cmd_download(args.metadata_dir, args.metadata_url, args.target_name, args.target_base_url,
+                                 args.target_dir)
             if args.verbose:
-                print(path)
+                print("\n".join(paths))
     except Exception as exc:  # the protocol wants exit 1 for any failure, with the reason on stderr
         print(f"edgeship-tuf-client: {args.command} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
