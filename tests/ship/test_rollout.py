@@ -144,3 +144,13 @@ def test_rollout_cli_start_halt_status(tmp_path, capsys):
         assert main(["ship", "rollout", "advance", "--server", service.url]) == 2  # no id: usage error
         assert main(["ship", "rollout", "start", "--server", service.url, "--model", "m", "--target", "t",
                      "--stages", "10,50"]) == 2  # the last stage must be 100
+
+
+def test_without_a_rollout_only_empty_devices_follow_the_channel(tmp_path):
+    store = RolloutStore(tmp_path / "r.db")
+    assert store.assign("new-device", "m", "stable", None)["follow_channel"] is True
+    # A device that runs a model waits for a rollout: a release published just before its rollout
+    # starts does not slip past the canary.
+    assert store.assign("old-device", "m", "stable", "models/m/1/x.onnx") == {
+        "target": None, "follow_channel": False, "rollout": None}
+    store.close()

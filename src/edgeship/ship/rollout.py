@@ -8,6 +8,9 @@ grow and a device never flips back and forth. The service advances a stage once 
 reported, and halts the rollout by itself when the failure rate of the devices that reported exceeds
 the threshold; a halted rollout sends every device back to ``from_target``.
 
+With a rollout service, releases reach devices that already run a model only through rollouts;
+a device with nothing installed takes the channel's current release.
+
 The service chooses among releases only: every file a device installs is still verified through
 TUF, so a compromised rollout server can at worst hold an update back or pick an older signed one.
 """
@@ -179,7 +182,10 @@ class RolloutStore:
                 r = self.rollout(r["id"])
             self._conn.commit()
         if r is None:
-            return {"target": None, "follow_channel": True, "rollout": None}
+            # No rollout: a device with no model installs the channel's release; a device that runs
+            # one waits for a rollout (a release published a moment before its rollout starts must
+            # not reach devices outside the canary).
+            return {"target": None, "follow_channel": not active_target, "rollout": None}
         bucket = cohort_bucket(r["id"], device_id)
         base = {"rollout": r["id"], "stage": r["stage"], "percent": r["percent"], "status": r["status"],
                 "bucket": bucket}
