@@ -86,3 +86,22 @@ def test_default_variants_are_built_checked_and_one_is_chosen(tmp_path, onnx_sou
     assert len(chosen) == 1 and chosen[0]["gate"]["passed"]
     fastest = min((r for r in report["variants"] if r["gate"]["passed"]), key=lambda r: r["latency_ms"]["p50"])
     assert chosen[0]["id"] == fastest["id"]
+
+
+@pytest.mark.slow
+def test_targets_matrix_runs_each_variant_on_its_own_runtime(tmp_path):
+    """digits on ONNX Runtime, OpenVINO and TFLite: FP32 on every target, INT8 by each target's own tools."""
+    report = optimize(OptimizeRecipe(model="zoo:digits-cnn", out=str(tmp_path / "run"), limit=120,
+                                     variants=("fp32", "int8-static", "mixed"),
+                                     targets=("onnxruntime", "openvino", "tflite"), bench_min_time_s=0.1))
+    rows = {r["id"]: r for r in report["variants"]}
+    assert set(rows) == {"fp32@onnxruntime", "fp32@openvino", "fp32@tflite", "int8-static@onnxruntime",
+                         "int8-static@openvino", "int8-static@tflite", "mixed@onnxruntime"}
+    assert rows["int8-static@tflite"]["precision"] == "int8" and rows["int8-static@tflite"]["path"].endswith(".tflite")
+    assert rows["fp32@openvino"]["path"].endswith(".xml")
+    for row in rows.values():
+        assert row["status"] == "pass", (row["id"], row["gate"]["why"])
+        assert row["metrics"]["accuracy_drop"] <= 1.0 and row["latency_ms"]["p50"] > 0
+    assert any(s.startswith("mixed@openvino") for s in report["skipped"])
+    assert {r["target"] for r in report["variants"] if r["chosen"]} == {"onnxruntime-cpu", "openvino-cpu",
+                                                                        "tflite-cpu"}

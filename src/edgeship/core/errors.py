@@ -32,6 +32,10 @@ class MissingDependency(BadInput):
         self.extra = extra
 
 
+class NotApplicable(BadInput):
+    """A method that does not apply to this model (int4 weight-only on a model with no MatMul)."""
+
+
 class GateFailed(EdgeshipError):
     """An accuracy or parity gate did not pass."""
 

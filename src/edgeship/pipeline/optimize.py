@@ -17,13 +17,18 @@ from edgeship import __version__
 from edgeship.core import atomic
 from edgeship.core.artifact import Model, file_sha256
 from edgeship.core.data import load_data
-from edgeship.core.errors import BadInput, EdgeshipError, GateFailed, NotRunnableHere
+from edgeship.core.errors import BadInput, EdgeshipError, GateFailed, NotApplicable, NotRunnableHere
 from edgeship.pipeline.recipe import OptimizeRecipe
 from edgeship.pipeline.store import RunStore
 from edgeship.pipeline.variants import VariantContext, get_variant
 from edgeship.report.progress import status
 
 DEFAULT_BENCH_SEQ = 32  # symbolic sequence dims are benchmarked at this length unless the recipe says
+
+# Targets other than ONNX Runtime quantize with their own tools (onnx2tf, NNCF, PT2E): an ONNX-level
+# variant maps to the target precision that makes the same kind of model from the FP32 source.
+# FP32-precision variants (fp32 itself, pruned or distilled models) are converted as they are.
+TARGET_PRECISION = {"fp16": "fp16", "int8-dynamic": "int8-dynamic", "int8-static": "int8"}
 
 
 def load_recipe(recipe: OptimizeRecipe | str | Path | dict[str, Any]) -> OptimizeRecipe:
@@ -73,6 +78,7 @@ def optimize(recipe: OptimizeRecipe | str | Path | dict[str, Any]) -> dict[str, 
                         files=lambda _: ["golden.npz"])
 
     ctx_data = {"calib": calib_spec, "eval": eval_spec}
+    skipped: list[str] = []
     seq = r.seq if r.seq is not None else (DEFAULT_BENCH_SEQ if _has_sequence_dim(fp32) else None)
     rows: list[dict[str, Any]] = []
 
@@ -93,13 +99,28 @@ def optimize(recipe: OptimizeRecipe | str | Path | dict[str, Any]) -> dict[str, 
                              functools.partial(_load_split, ctx_data["calib"], fp32, "calibration"),
                              functools.partial(_load_split, eval_spec, fp32, "evaluation", r.limit),
                              golden_path, gates, task, dict(r.variant_options.get(vname, {})))
-        built = store.step(f"build-{vname}", {"variant": vname, "options": ctx.options, "fp32": file_sha256(fp32_path),
-                                              "calib": calib_spec, "gates": gates, "edgeship": __version__},
-                           functools.partial(_build, variant, ctx, run_dir),
-                           files=lambda res: [res["path"]] if res.get("path") else [])
+        plan = {t: _conversion_plan(vname, variant.precision, t, is_torch) for t in r.targets}
+        for t, (_, why) in plan.items():
+            if why:
+                skipped.append(f"{vname}@{t}: {why}")
+        if all(why for _, why in plan.values()):
+            continue
+        if any(how[0] == "variant" and not why for how, why in plan.values()):
+            built = store.step(f"build-{vname}", {"variant": vname, "options": ctx.options,
+                                                  "fp32": file_sha256(fp32_path), "calib": calib_spec, "gates": gates,
+                                                  "edgeship": __version__},
+                               functools.partial(_build, variant, ctx, run_dir),
+                               files=lambda res: [res["path"]] if res.get("path") else [])
+        else:  # every target quantizes the FP32 source with its own tools: no ONNX variant to build
+            built = {"path": "fp32.onnx"}
+        if "not_applicable" in built:
+            skipped.append(f"{vname}: {built['not_applicable']}")
+            continue
         for tname in r.targets:
-            rows.append(_variant_on_target(store, r, run_dir, vname, variant.precision, built, tname,
-                                           golden_path, eval_spec, calib_spec, seq))
+            how, why = plan[tname]
+            if not why:
+                rows.append(_variant_on_target(store, r, run_dir, vname, variant.precision, built, tname, how,
+                                               source if is_torch else None, golden_path, eval_spec, calib_spec, seq))
 
     _choose(rows)
     fp32_row = next((x for x in rows if x["id"] == "fp32@onnxruntime" and x.get("latency_ms")), None)
@@ -118,6 +139,7 @@ def optimize(recipe: OptimizeRecipe | str | Path | dict[str, Any]) -> dict[str, 
         "export": export_note,
         "baseline": baseline,
         "variants": rows,
+        "skipped": skipped,
         "steps": {"ran": store.ran, "reused": store.reused},
     }
     from edgeship.bench.sysinfo import system_info
@@ -174,15 +196,38 @@ def _load_split(spec: str | None, fp32: Model, what: str, limit: int | None = No
 def _build(variant: Any, ctx: VariantContext, run_dir: Path) -> dict[str, Any]:
     try:
         model = variant.build(ctx)
+    except NotApplicable as exc:
+        return {"not_applicable": str(exc)}
     except EdgeshipError as exc:
         return {"error": str(exc)}
     return {"path": str(model.path.relative_to(run_dir)) if model.path.is_relative_to(run_dir) else str(model.path),
             "facts": {k: v for k, v in model.facts.items() if k != "parity"}}
 
 
+def _conversion_plan(vname: str, precision: str, tname: str, is_torch: bool) -> tuple[tuple[str, str], str]:
+    """How a variant reaches a target: ((input, target precision), "") or (_, why it cannot).
+
+    input is "variant" (the variant's ONNX file), "fp32" (the FP32 ONNX file, quantized by the
+    target's own tools) or "torch" (the PyTorch source, for converters that need it).
+    """
+    from edgeship.targets.base import get_target
+
+    if tname == "onnxruntime":
+        return ("variant", precision), ""
+    target = get_target(tname)
+    tprec = "fp32" if precision == "fp32" else TARGET_PRECISION.get(vname)
+    if tprec is None or tprec not in target.precisions:
+        return ("", ""), f"{tname} offers no {vname} conversion (its precisions: {', '.join(target.precisions)})"
+    if "onnx" in target.formats:
+        return ("variant" if precision == "fp32" else "fp32", tprec), ""
+    if "torch" in target.formats and is_torch and vname in ("fp32", *TARGET_PRECISION):
+        return ("torch", tprec), ""
+    return ("", ""), f"{tname} converts only from {', '.join(target.formats)} sources"
+
+
 def _variant_on_target(store: RunStore, r: OptimizeRecipe, run_dir: Path, vname: str, precision: str,
-                       built: dict[str, Any], tname: str, golden: Path, eval_spec: str, calib_spec: str | None,
-                       seq: int | None) -> dict[str, Any]:
+                       built: dict[str, Any], tname: str, how: tuple[str, str], source: Any, golden: Path,
+                       eval_spec: str, calib_spec: str | None, seq: int | None) -> dict[str, Any]:
     from edgeship.targets.base import get_target
 
     target = get_target(tname)
@@ -195,10 +240,14 @@ def _variant_on_target(store: RunStore, r: OptimizeRecipe, run_dir: Path, vname:
         return row
     model_rel = built["path"]
     if tname != "onnxruntime":
+        what, tprec = how
+        row["precision"] = tprec if precision != "fp32" else precision
+        src_rel = model_rel if what == "variant" else "fp32.onnx"
         conv = store.step(f"convert-{vname}-{tname}",
-                          {"model": file_sha256(run_dir / model_rel), "target": tname, "precision": precision,
-                           "calib": calib_spec},
-                          functools.partial(_convert, target, run_dir, model_rel, precision, calib_spec),
+                          {"model": file_sha256(run_dir / src_rel), "from": what, "target": tname,
+                           "precision": tprec, "calib": calib_spec, "edgeship": __version__},
+                          functools.partial(_convert, target, run_dir, src_rel, source if what == "torch" else None,
+                                            f"{vname}.{tname}", tprec, calib_spec),
                           files=lambda res: [res["path"]] if res.get("path") else [])
         if "error" in conv or "not_run" in conv:
             row["status"] = "not_run" if "not_run" in conv else "error"
@@ -232,13 +281,14 @@ def _variant_on_target(store: RunStore, r: OptimizeRecipe, run_dir: Path, vname:
     return row
 
 
-def _convert(target: Any, run_dir: Path, model_rel: str, precision: str, calib_spec: str | None) -> dict[str, Any]:
+def _convert(target: Any, run_dir: Path, model_rel: str, source: Any, stem: str, precision: str,
+             calib_spec: str | None) -> dict[str, Any]:
     model = Model.open(run_dir / model_rel)
-    fmt = target.output_format
-    out = run_dir / f"{Path(model_rel).stem}.{target.name}.{fmt}"
+    suffix = getattr(target, "suffix", "") or f".{target.output_format}"
+    out = run_dir / f"{stem}{suffix}"
     try:
-        calib = load_data(calib_spec, model.io) if calib_spec and precision not in ("fp32", "fp16") else None
-        converted = target.convert(model, out, precision=precision, calib=calib)
+        calib = load_data(calib_spec, model.io) if calib_spec and precision.startswith("int") else None
+        converted = target.convert(source if source is not None else model, out, precision=precision, calib=calib)
     except NotRunnableHere as exc:
         return {"not_run": str(exc)}
     except EdgeshipError as exc:

@@ -22,7 +22,6 @@ from typing import Any, ClassVar
 from edgeship.core.config import Config
 from edgeship.core.errors import BadInput
 
-
 # What optimize tries when a recipe names no variants: every ONNX-level precision; compression steps
 # (prune-*, distill-*, qat-*) are opt-in because they train.
 DEFAULT_VARIANTS = ("fp32", "fp16", "int8-dynamic", "int8-static", "int4-weight", "mixed")

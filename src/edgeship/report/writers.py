@@ -89,6 +89,8 @@ def to_markdown(report: dict[str, Any]) -> str:
             d = r["first_divergence"]
             lines.append(f"  - error first appears at node `{d['node']}` ({d['op_type']}), tensor `{d['tensor']}`: "
                          f"cosine_min {d['cosine_min']:.5f}")
+    if report.get("skipped"):
+        lines += ["", "## Not built", ""] + [f"- {s}" for s in report["skipped"]]
     s = report.get("system", {})
     lines += ["", "## Columns", ""] + [f"- **{k}**: {v}" for k, v in COLUMNS.items()]
     lines += ["", f"System: {s.get('cpu')}, {s.get('usable_cores')} cores, flags {' '.join(s.get('flags', []))}; "
@@ -183,6 +185,7 @@ Created {e(report.get('created', ''))} by edgeship {e(report.get('edgeship', '')
 {plot_svg(report)}
 <p><small>Filled points pass the gate on their target; the larger point is the chosen variant.</small></p>
 <h2>Gate verdicts</h2><ul>{verdicts}</ul>
+{"<h2>Not built</h2><ul>" + "".join(f"<li>{e(s)}</li>" for s in report.get("skipped", [])) + "</ul>" if report.get("skipped") else ""}
 <h2>Columns</h2><dl>{cols}</dl>
 <h2>System</h2><p>{e(str(s.get('cpu')))} · {s.get('usable_cores')} usable cores · {e(' '.join(s.get('flags', [])))}
 · {e(str(s.get('os')))} · Python {e(str(s.get('python')))}<br><small>{e(versions)}</small></p>

@@ -10,7 +10,7 @@ from typing import Any
 from edgeship.compress.quantize import graph
 from edgeship.compress.quantize.api import QuantContext, register_quantizer
 from edgeship.compress.quantize.configs import Int4WeightConfig
-from edgeship.core.errors import BadInput
+from edgeship.core.errors import BadInput, NotApplicable
 
 
 def _to_opset21(model: Any) -> Any:
@@ -58,6 +58,6 @@ def int4_weight(src: Path, cfg: Int4WeightConfig, ctx: QuantContext, out: Path) 
         if n.op_type in ("MatMulNBits", "GatherBlockQuantized"):
             counts[n.op_type] = counts.get(n.op_type, 0) + 1
     if not counts:
-        raise BadInput("int4-weight: the model has no MatMul with constant weights to quantize; "
+        raise NotApplicable("int4-weight: the model has no MatMul with constant weights to quantize; "
                        "use int8-static for convolutional models")
     return {"quantized_ops": counts, "gather_quantized": gather, "nodes_kept_fp32": excluded}
