@@ -128,3 +128,12 @@ def test_transformer_heads_and_mlp_neurons(tmp_path):
         emb = _ort(out, feeds)
         assert emb.shape == (1, 32)
         assert np.allclose(emb, result.source.forward_numpy(feeds)["sentence_embedding"], atol=1e-4)
+
+
+def test_round_to_keeps_channel_counts_multiples(digits):
+    with pytest.raises(BadInput, match="round_to"):
+        PruneConfig(ratio=0.3, round_to=8, mode="unstructured")
+    result = prune(digits, PruneConfig(ratio=0.3, round_to=8), quiet=True)
+    convs = [result.source.module.features[0], result.source.module.features[2]]
+    assert [c.out_channels % 8 for c in convs] == [0, 0]
+    assert convs[1].out_channels < 32

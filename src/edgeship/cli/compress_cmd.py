@@ -75,6 +75,8 @@ def register(sub: Any) -> None:
     p.set_defaults(mode="structured")
     p.add_argument("--head-dims", action="store_true",
                    help="attention: shrink every head's width instead of removing whole heads")
+    p.add_argument("--round-to", type=int, default=None, metavar="N",
+                   help="keep channel counts multiples of N (e.g. 8: widths the runtime's SIMD kernels like)")
     p.add_argument("--keep", action="append", default=[], metavar="LAYER",
                    help="module name never pruned (repeatable), e.g. --keep features.0")
     p.add_argument("--finetune-epochs", type=int, default=0, metavar="N",
@@ -142,8 +144,8 @@ def run_prune(args: argparse.Namespace) -> int:
     from edgeship.compress.prune import PruneConfig, prune
 
     config = PruneConfig(ratio=args.ratio, importance=args.importance, mode=args.mode, heads=not args.head_dims,
-                         keep=tuple(args.keep), finetune_epochs=args.finetune_epochs, lr=args.lr,
-                         batch_size=args.batch_size, max_steps=args.max_steps, seed=args.seed)
+                         keep=tuple(args.keep), round_to=args.round_to, finetune_epochs=args.finetune_epochs,
+                         lr=args.lr, batch_size=args.batch_size, max_steps=args.max_steps, seed=args.seed)
     result = prune(_source(args, args.source), config, data=args.data, out=args.output, eval_data=args.eval_data,
                    quiet=args.quiet, fresh=args.fresh)
     return _finish(args, result)

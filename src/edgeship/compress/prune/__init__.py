@@ -35,6 +35,7 @@ class PruneConfig(Config):
     mode: Mode = "structured"
     heads: bool = True  # structured attention: remove whole heads (False: shrink every head's width)
     keep: tuple[str, ...] = ()  # module names never pruned (their outputs keep their size)
+    round_to: int | None = None  # structured: keep channel counts multiples of this (SIMD-friendly widths)
     finetune_epochs: int = 0
     lr: float = 1e-3
     batch_size: int = 32
@@ -54,6 +55,8 @@ class PruneConfig(Config):
         if self.mode == "unstructured" and self.importance != "magnitude":
             raise BadInput(f"unstructured pruning ranks single weights by magnitude; drop --importance "
                            f"{self.importance} or use --structured")
+        if self.round_to is not None and (self.round_to < 1 or self.mode != "structured"):
+            raise BadInput(f"round_to {self.round_to}: give a positive multiple for structured pruning, e.g. 8")
         if self.finetune_epochs < 0:
             raise BadInput(f"finetune_epochs {self.finetune_epochs} must be 0 or more")
         if self.lr <= 0 or self.batch_size < 1:
@@ -288,7 +291,7 @@ def _structured(module: Any, src: Any, config: PruneConfig, ds: Any) -> tuple[li
         module, tuple(src.example_inputs.values()), importance=importance, pruning_ratio=config.ratio,
         ignored_layers=blocked, num_heads=num_heads, prune_num_heads=bool(num_heads) and config.heads,
         prune_head_dims=bool(num_heads) and not config.heads, head_pruning_ratio=config.ratio if num_heads else 0.0,
-        root_module_types=roots)
+        root_module_types=roots, round_to=config.round_to)
     if config.importance == "taylor":
         _taylor_gradients(module, src, ds, config.batch_size)
     for group in pruner.step(interactive=True):
