@@ -126,7 +126,6 @@ def run_targets(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title="edgeship targets")
@@ -137,5 +136,7 @@ def run_targets(args: argparse.Namespace) -> int:
     for r in rows:
         table.add_row(r["target"], "yes" if r["installed"] else "no", "yes" if r["runs_here"] else "no",
                       ", ".join(r["precisions"]), ", ".join(r["takes"]), r["why_not"] or "")
-    Console().print(table)
+    from edgeship.cli.common import console as stdout_console
+
+    stdout_console().print(table)
     return 0

@@ -129,10 +129,11 @@ def _report(model: Any, as_json: bool) -> None:
         print_json({**model.to_dict(), "size_bytes": model.size_bytes,
                     "passed": (facts.get("parity") or {}).get("passed")})
         return
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from edgeship.cli.common import console as stdout_console
+
+    console = stdout_console()
     parity = facts.get("parity") or {}
     fallback = facts.get("exporter_fallback")
     how = f"{facts.get('exporter')} exporter, opset {facts.get('opset')}"
