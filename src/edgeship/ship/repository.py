@@ -22,8 +22,6 @@ import dataclasses
 import datetime as _dt
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -372,8 +370,3 @@ def init_repo(path: str | Path, config: RepoConfig | None = None, keys_per_role:
         pass
     repo.snapshot_and_timestamp()
     return repo
-
-
-@contextmanager
-def _noop() -> Iterator[None]:
-    yield
