@@ -21,7 +21,7 @@ classifiers top1_agreement>=0.99). The tightest tolerance that would have passed
 
 examples:
   edgeship check zoo:digits-cnn digits.onnx --data data:digits-test
-  edgeship check zoo:minilm minilm.onnx minilm-int8.onnx --gate cosine_min>=0.98 --save-golden golden.npz
+  edgeship check zoo:minilm minilm.onnx minilm-int8.onnx --gate 'cosine_min>=0.98' --save-golden golden.npz
   edgeship check golden.npz minilm-int8.onnx --json
   edgeship check model.onnx model-fp16.onnx --data data:synthetic --shape input:1,3,320,320
 

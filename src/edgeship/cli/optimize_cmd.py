@@ -15,7 +15,7 @@ examples:
   edgeship optimize --model zoo:digits-cnn --data data:digits-test --out runs/digits
   edgeship optimize --model zoo:minilm --data data:sentences --seq 32 --out runs/minilm
   edgeship optimize recipe.yaml
-  edgeship optimize --model net.py:build --data inputs.npz --gate cosine_min>=0.99
+  edgeship optimize --model net.py:build --data inputs.npz --gate 'cosine_min>=0.99'
 
 exit codes: 0 a variant passed its gate on every target · 1 no variant passed on some target · 2 bad input
 """

@@ -33,7 +33,7 @@ examples:
   edgeship quantize minilm.onnx --method int4-weight --block-size 32 -o minilm.int4.onnx
   edgeship quantize minilm.onnx --method fp16 -o minilm.fp16.onnx
   edgeship quantize minilm.onnx --method mixed --calib data:sentences:calib \\
-      --gate cosine_mean>=0.995 --gate cosine_min>=0.98 --time-budget 300 -o minilm.mixed.onnx
+      --gate 'cosine_mean>=0.995' --gate 'cosine_min>=0.98' --time-budget 300 -o minilm.mixed.onnx
   edgeship quantize model.onnx --config int8.yaml -o out.onnx      # a config file (kind: int8-static, ...)
 
 exit codes: 0 written · 1 mixed found no variant meeting the gate (closest kept) · 2 bad input

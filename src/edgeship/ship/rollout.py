@@ -432,7 +432,14 @@ class RolloutClient:
             kwargs["headers"] = {"Content-Type": "application/json"}
         if fields:
             kwargs["fields"] = {k: v for k, v in fields.items() if v is not None}
-        resp = self._http.request(method, self.url + path, **kwargs)
+        import urllib3
+
+        try:
+            resp = self._http.request(method, self.url + path, **kwargs)
+        except urllib3.exceptions.HTTPError as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise BadInput(f"cannot reach the rollout service at {self.url} ({type(reason).__name__}); "
+                           "is `edgeship ship rollout-server` running there?") from None
         data = json.loads(resp.data or b"null")
         if resp.status >= 400:
             detail = data.get("detail") if isinstance(data, dict) else data
