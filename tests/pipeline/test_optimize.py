@@ -93,10 +93,15 @@ def test_targets_matrix_runs_each_variant_on_its_own_runtime(tmp_path):
     """digits on ONNX Runtime, OpenVINO and TFLite: FP32 on every target, INT8 by each target's own tools."""
     report = optimize(OptimizeRecipe(model="zoo:digits-cnn", out=str(tmp_path / "run"), limit=120,
                                      variants=("fp32", "int8-static", "mixed"),
-                                     targets=("onnxruntime", "openvino", "tflite"), bench_min_time_s=0.1))
+                                     targets=("onnxruntime", "openvino", "tflite", "tflite-micro"),
+                                     bench_min_time_s=0.1))
     rows = {r["id"]: r for r in report["variants"]}
     assert set(rows) == {"fp32@onnxruntime", "fp32@openvino", "fp32@tflite", "int8-static@onnxruntime",
-                         "int8-static@openvino", "int8-static@tflite", "mixed@onnxruntime"}
+                         "int8-static@openvino", "int8-static@tflite", "int8-static@tflite-micro",
+                         "mixed@onnxruntime"}
+    micro = rows["int8-static@tflite-micro"]
+    assert 1000 < micro["arena_bytes"] < 1_000_000  # the digits CNN fits a microcontroller's RAM
+    assert "arena B" in (tmp_path / "run" / "report.md").read_text()
     assert rows["int8-static@tflite"]["precision"] == "int8" and rows["int8-static@tflite"]["path"].endswith(".tflite")
     assert rows["fp32@openvino"]["path"].endswith(".xml")
     for row in rows.values():
@@ -104,4 +109,4 @@ def test_targets_matrix_runs_each_variant_on_its_own_runtime(tmp_path):
         assert row["metrics"]["accuracy_drop"] <= 1.0 and row["latency_ms"]["p50"] > 0
     assert any(s.startswith("mixed@openvino") for s in report["skipped"])
     assert {r["target"] for r in report["variants"] if r["chosen"]} == {"onnxruntime-cpu", "openvino-cpu",
-                                                                        "tflite-cpu"}
+                                                                        "tflite-cpu", "tflite-micro"}

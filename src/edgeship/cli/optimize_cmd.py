@@ -85,10 +85,10 @@ def print_summary(report: dict[str, Any]) -> None:
     from rich.table import Table
 
     from edgeship.cli.common import console as console_
-    from edgeship.report.writers import HEADER, _rows
+    from edgeship.report.writers import _rows, header
 
     console = console_()
-    table = Table(*HEADER, title=f"{report['model']}", box=None)
+    table = Table(*header(report), title=f"{report['model']}", box=None)
     for row in _rows(report):
         table.add_row(*row)
     console.print(table)

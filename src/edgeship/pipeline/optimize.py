@@ -254,6 +254,9 @@ def _variant_on_target(store: RunStore, r: OptimizeRecipe, run_dir: Path, vname:
             row["gate"]["why"] = conv.get("not_run") or f"convert failed: {conv['error']}"
             return row
         model_rel = conv["path"]
+        row["target_facts"] = conv.get("facts", {})
+        if "arena_bytes" in row["target_facts"]:
+            row["arena_bytes"] = row["target_facts"]["arena_bytes"]
     path = run_dir / model_rel
     row["path"] = model_rel
     row["size_bytes"] = Model.open(path).size_bytes
@@ -293,7 +296,10 @@ def _convert(target: Any, run_dir: Path, model_rel: str, source: Any, stem: str,
         return {"not_run": str(exc)}
     except EdgeshipError as exc:
         return {"error": str(exc)}
-    return {"path": str(converted.path.relative_to(run_dir))}
+    # what the target measured about its file (tensor arena, layout, delegated ops) goes in the report
+    kept = ("arena_bytes", "input_layout", "delegated_ops", "portable_ops", "inference_precision")
+    return {"path": str(converted.path.relative_to(run_dir)),
+            "facts": {k: v for k, v in converted.facts.items() if k in kept}}
 
 
 def _check(golden: Path, model: Path, runtime: str, threads: int | None, precision: str) -> dict[str, Any]:

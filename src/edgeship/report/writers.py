@@ -23,6 +23,7 @@ COLUMNS: dict[str, str] = {
     "acc": "task accuracy against labels (points), where the data has labels",
     "gate": "pass/fail of the accuracy gate on the target runtime, and why",
     "chosen": "★ marks the fastest variant that passes the gate on its target",
+    "arena": "TFLite Micro tensor arena (RAM) the model needs, in bytes (tflite-micro rows only)",
 }
 
 
@@ -63,7 +64,19 @@ def _rows(report: dict[str, Any]) -> list[list[str]]:
                     _f(r.get("speedup_vs_ort_fp32"), ".2f") + ("×" if r.get("speedup_vs_ort_fp32") else ""),
                     _f(r.get("speedup_vs_pytorch"), ".2f") + ("×" if r.get("speedup_vs_pytorch") else ""),
                     cos, _f(m.get("top1_agreement"), ".4f"), acc, gate, "★" if r.get("chosen") else ""])
+        if _has_arena(report):
+            out[-1].append(str(r["arena_bytes"]) if r.get("arena_bytes") else "–")
+    if _has_arena(report) and base and base.get("latency_ms"):
+        out[0].append("–")
     return out
+
+
+def _has_arena(report: dict[str, Any]) -> bool:
+    return any(r.get("arena_bytes") for r in report["variants"])
+
+
+def header(report: dict[str, Any]) -> list[str]:
+    return [*HEADER, "arena B"] if _has_arena(report) else list(HEADER)
 
 
 HEADER = ["variant", "target", "precision", "size MB", "p50 ms", "p90 ms", "p99 ms", "× ORT", "× PyTorch",
@@ -78,7 +91,7 @@ def to_markdown(report: dict[str, Any]) -> str:
                  f"`{d.get('calib')}`. Latency at batch {b.get('batch')}"
                  + (f", sequence {b['seq']}" if b.get("seq") else "") + f"; gate for lossy variants: "
                  f"{', '.join(report['gates']) or 'by precision'}.")
-    lines += ["", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+    lines += ["", "| " + " | ".join(header(report)) + " |", "|" + "---|" * len(header(report))]
     lines += ["| " + " | ".join(row) + " |" for row in _rows(report)]
     lines += ["", "## Gate verdicts", ""]
     for r in report["variants"]:
@@ -159,8 +172,8 @@ def to_html(report: dict[str, Any]) -> str:
     d = report["data"]
     b = report.get("bench", {})
     s = report.get("system", {})
-    head = "".join(f"<th>{e(h)}</th>" for h in HEADER)
-    body = "".join("<tr" + (' class="chosen"' if row[-1] else "") + ">" + "".join(f"<td>{e(c)}</td>" for c in row)
+    head = "".join(f"<th>{e(h)}</th>" for h in header(report))
+    body = "".join("<tr" + (' class="chosen"' if "★" in row else "") + ">" + "".join(f"<td>{e(c)}</td>" for c in row)
                    + "</tr>" for row in _rows(report))
     verdicts = "".join(f"<li><b>{e(r['id'])}</b>: {e(r['gate']['why'] or r.get('status', ''))}"
                        + (f"<br><small>tightest passing tolerance: {e(', '.join(r['tightest']))}</small>"
