@@ -20,7 +20,7 @@ from edgeship.core.errors import BadInput, EdgeshipError, NotRunnableHere
 
 DEFAULT_WARMUP_S = 0.5
 DEFAULT_MIN_TIME_S = 2.0
-DEFAULT_MIN_REPS = 30
+DEFAULT_MIN_REPS = 10  # with at least DEFAULT_MIN_TIME_S of timed runs
 DEFAULT_MAX_REPS = 5000
 
 

@@ -9,7 +9,7 @@ from edgeship.cli.common import add_data_args, add_json_arg, print_json
 from edgeship.cli.common import console as console_
 
 EPILOG = """\
-each model is timed in a fresh process: load time, first inference, warm-up, then at least 30
+each model is timed in a fresh process: load time, first inference, warm-up, then at least 10
 repetitions and 2 s; p50/p90/p99 latency, throughput (rows/s), peak RSS, file size, and a system
 fingerprint (CPU, flags, cores, library versions) with --json.
 

@@ -174,7 +174,18 @@ def _golden(reference: Any, fp32: Model, data: str, limit: int | None, out: Path
 
     subj: Subject = resolve_subject(reference)
     ds = load_data(data, fp32.io if isinstance(reference, Model) else subj.io, limit=limit)
-    outputs = run_all(subj.runner(), ds.samples)
+    if subj.source is not None:
+        # One intra-op thread: eager PyTorch on per-sample inputs gains little from more, and with two
+        # spinning OpenMP threads on two busy cores it can run 20x slower.
+        import torch
+
+        before = torch.get_num_threads()
+        try:
+            outputs = run_all(subj.runner(threads=1), ds.samples)
+        finally:
+            torch.set_num_threads(before)
+    else:
+        outputs = run_all(subj.runner(), ds.samples)
     # Golden outputs carry the ONNX model's output names so any variant matches them by name.
     names = fp32.io.output_names
     if list(outputs[0]) != names and len(outputs[0]) == len(names):
