@@ -63,6 +63,10 @@ def bench(model: Any, data: str | Dataset | None = None, batch: int = 1, seq: in
     result = json.loads(line)
     if not result.pop("ok"):
         raise BadInput(result["error"])
+    from edgeship.bench.sysinfo import busy_note
+
+    if note := busy_note():
+        result["busy"] = note
     size = subj.model.size_bytes if subj.model is not None else None
     return {"model": subj.name, "runtime": runtime or (subj.model.format if subj.model else "pytorch"),
             "batch": batch, "seq": seq, "threads": threads, "shapes": {k: list(v.shape) for k, v in feeds.items()},

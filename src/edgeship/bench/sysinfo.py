@@ -15,6 +15,20 @@ PACKAGES = ("edgeship", "numpy", "onnx", "onnxruntime", "torch", "openvino", "te
             "executorch", "coremltools", "tflite-micro")
 
 
+def busy_note() -> str | None:
+    """A warning when other work was keeping the cores busy: timings taken then are inflated, and
+    eager PyTorch with OpenMP threads suffers far more than runtimes with their own thread pools."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if load > 0.75 * cores:
+        return (f"the machine was busy (1-minute load average {load:.1f} on {cores} cores) while timing; "
+                "latencies are inflated, PyTorch eager most of all: rerun on a quiet machine to quote them")
+    return None
+
+
 @functools.lru_cache(maxsize=1)
 def system_info() -> dict[str, Any]:
     cpu, flags = platform.processor() or "", set()

@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     console.print(table)
     if len(results) > 1:
         console.print("speed-up vs first: " + ", ".join(f"{base / r['latency_ms']['p50']:.2f}×" for r in results))
+    for note in {r["busy"] for r in results if r.get("busy")}:
+        console.print(f"[yellow]warning: {note}[/]")
     s = results[0]["system"]
     console.print(f"[dim]{s['cpu']} · {s['usable_cores']} cores · threads {results[0]['threads']} · "
                   f"batch {args.batch}{'' if args.seq is None else f' · seq {args.seq}'}[/]")

@@ -92,5 +92,7 @@ def print_summary(report: dict[str, Any]) -> None:
     for row in _rows(report):
         table.add_row(*row)
     console.print(table)
+    for w in report.get("warnings", []):
+        console.print(f"[yellow]warning: {w}[/]")
     run_dir = report["run_dir"]
     console.print(f"reports: {run_dir}/report.html · {run_dir}/report.md · {run_dir}/report.json")

@@ -89,7 +89,7 @@ def optimize(recipe: OptimizeRecipe | str | Path | dict[str, Any]) -> dict[str, 
                          functools.partial(_bench, r.model, eval_spec, r, seq, None))
         baseline = {"id": "pytorch-eager-fp32", "target": "pytorch-cpu", "precision": "fp32",
                     "latency_ms": res.get("latency_ms"), "throughput_per_s": res.get("throughput_per_s"),
-                    "peak_rss_mb": res.get("peak_rss_mb"), "error": res.get("error")}
+                    "peak_rss_mb": res.get("peak_rss_mb"), "error": res.get("error"), "busy": res.get("busy")}
 
     # 4. variants × targets
     for vname in r.variants:
@@ -146,6 +146,10 @@ def optimize(recipe: OptimizeRecipe | str | Path | dict[str, Any]) -> dict[str, 
     from edgeship.report.writers import write_reports
 
     report["system"] = system_info()
+    busy = [row.get("bench_busy") for row in rows if row.get("bench_busy")] + ([baseline["busy"]] if baseline and
+                                                                                baseline.get("busy") else [])
+    if busy:
+        report["warnings"] = [busy[-1]]
     write_reports(report, run_dir)
     status(f"done in {time.perf_counter() - t_start:.1f} s: {run_dir / 'report.html'}")
     return report
@@ -290,6 +294,8 @@ def _variant_on_target(store: RunStore, r: OptimizeRecipe, run_dir: Path, vname:
     row["throughput_per_s"] = res.get("throughput_per_s")
     row["load_time_s"] = res.get("load_time_s")
     row["peak_rss_mb"] = res.get("peak_rss_mb")
+    if res.get("busy"):
+        row["bench_busy"] = res["busy"]
     if res.get("error"):
         row["bench_error"] = res["error"]
     return row

@@ -91,6 +91,7 @@ def to_markdown(report: dict[str, Any]) -> str:
                  f"`{d.get('calib')}`. Latency at batch {b.get('batch')}"
                  + (f", sequence {b['seq']}" if b.get("seq") else "") + f"; gate for lossy variants: "
                  f"{', '.join(report['gates']) or 'by precision'}.")
+    lines += [f"\n> **Warning:** {w}" for w in report.get("warnings", [])]
     lines += ["", "| " + " | ".join(header(report)) + " |", "|" + "---|" * len(header(report))]
     lines += ["| " + " | ".join(row) + " |" for row in _rows(report)]
     lines += ["", "## Gate verdicts", ""]
@@ -193,6 +194,7 @@ dt{{font-weight:600;float:left;width:9rem}} dd{{margin-left:10rem}} small{{color
 <code>{e(str(d.get('calib')))}</code>. Latency at batch {b.get('batch')}{f", sequence {b['seq']}" if b.get('seq') else ''},
 threads {e(str(b.get('threads') or 'default'))}. Gate for lossy variants: {e(', '.join(report['gates']) or 'by precision')}.
 Created {e(report.get('created', ''))} by edgeship {e(report.get('edgeship', ''))}.</p>
+{"".join(f'<p style="color:#9a6700"><b>Warning:</b> {e(w)}</p>' for w in report.get("warnings", []))}
 <table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
 <h2>Accuracy against latency</h2>
 {plot_svg(report)}
