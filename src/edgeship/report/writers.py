@@ -157,13 +157,15 @@ def plot_svg(report: dict[str, Any], width: int = 560, height: int = 320) -> str
                  'p50 latency (ms)</text>')
     parts.append(f'<text x="14" y="{(height - pad_b) / 2:.0f}" font-size="12" text-anchor="middle" '
                  f'transform="rotate(-90 14 {(height - pad_b) / 2:.0f})">{html.escape(label)}</text>')
+    one_target = len({r["target"] for _, _, r in pts}) == 1
     for x, y, r in pts:
         ok = r["gate"]["passed"]
         colour = "#1a7f37" if ok else "#cf222e"
         parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="{7 if r.get("chosen") else 5}" '
                      f'fill="{colour if ok else "white"}" stroke="{colour}" stroke-width="2">'
                      f'<title>{html.escape(r["id"])}: {x:.3f} ms, {label} {y:.5g}</title></circle>')
-        parts.append(f'<text x="{sx(x) + 9:.1f}" y="{sy(y) - 6:.1f}" font-size="11">{html.escape(r["id"])}</text>')
+        label = r["variant"] if one_target else r["id"]
+        parts.append(f'<text x="{sx(x) + 9:.1f}" y="{sy(y) - 6:.1f}" font-size="11">{html.escape(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
