@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-from models.tiny import tiny_onnx
 
 from edgeship.bench.harness import bench
 from edgeship.core.errors import BadInput
+from models.tiny import tiny_onnx
 
 
 def test_bench_measures_in_a_fresh_process(tmp_path):

@@ -1,13 +1,13 @@
 import numpy as np
 import onnx
 import pytest
-from models.tiny import tiny_onnx
 from onnx import numpy_helper
 
 from edgeship.check.comparator import check
 from edgeship.check.golden import is_golden, load_golden
 from edgeship.cli.main import main
 from edgeship.core.errors import BadInput
+from models.tiny import tiny_onnx
 
 
 def _perturbed(src, dst, scale):
@@ -45,7 +45,7 @@ def test_golden_round_trip_is_a_reference(tmp_path, models):
     res = check(str(ref), [str(near)], data="data:synthetic", limit=6)
     gpath = res.save_golden(tmp_path / "golden.npz", {"task": "other"})
     assert is_golden(gpath)
-    ins, outs, labels, meta = load_golden(gpath)
+    ins, outs, _, meta = load_golden(gpath)
     assert len(ins) == 6 and set(outs[0]) == {"logits"} and meta["task"] == "other"
     again = check(str(gpath), [str(near)], gates=["cosine_min>=0.999"])
     assert again.candidates[0].summary["max_abs"] == pytest.approx(res.candidates[0].summary["max_abs"])

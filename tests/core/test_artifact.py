@@ -2,11 +2,11 @@ import json
 
 import onnx
 import pytest
-from models.tiny import tiny_onnx
 
 from edgeship.core.artifact import Model, sidecar_path
 from edgeship.core.errors import BadInput
 from edgeship.core.onnx_file import load
+from models.tiny import tiny_onnx
 
 
 def test_open_reads_io_spec_with_symbolic_dims(tmp_path):
@@ -34,7 +34,7 @@ def test_bad_files_get_one_line_errors(tmp_path):
         Model.open(tmp_path / "none.onnx")
     text = tmp_path / "text.onnx"
     text.write_text("hello, I am not a model\n" * 20)
-    with pytest.raises(BadInput, match="not a readable ONNX file|not an ONNX model"):
+    with pytest.raises(BadInput, match=r"not a readable ONNX file|not an ONNX model"):
         load(text)
     good = tiny_onnx(tmp_path / "good.onnx")
     trunc = tmp_path / "trunc.onnx"

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
-from models.tiny import tiny_onnx
 
 from edgeship.core.artifact import Model
 from edgeship.core.data import load_data, parse_shapes
 from edgeship.core.errors import BadInput
+from models.tiny import tiny_onnx
 
 
 @pytest.fixture()

@@ -2,12 +2,12 @@ import json
 
 import numpy as np
 import pytest
-from models.tiny import tiny_onnx, torch_factory_file
 
 from edgeship.cli.main import main
 from edgeship.core.errors import BadInput
 from edgeship.pipeline.optimize import optimize
 from edgeship.pipeline.recipe import OptimizeRecipe
+from models.tiny import tiny_onnx, torch_factory_file
 
 
 @pytest.fixture()

@@ -19,19 +19,18 @@ Accepted specs, each a registered source kind (first match wins, in ``order``):
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import importlib.util
 import inspect
-import logging
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from edgeship.core.artifact import Model
 from edgeship.core.errors import BadInput
+from edgeship.core.logs import TORCHAO_NOISE, quiet_loggers
 from edgeship.core.registry import Registry, require
 from edgeship.zoo.base import TorchSource
 
@@ -339,7 +338,7 @@ def _load_hf(spec: str, opts: SourceOptions) -> TorchSource:
 
     folder = Path(spec)
     try:
-        with _quiet_loggers("torchao", "torch.utils._pytree"):  # CPU-machine notes from torchao: noise
+        with quiet_loggers(*TORCHAO_NOISE):  # CPU-machine notes from torchao: noise
             model = _auto_model(transformers, folder)
     except Exception as exc:
         raise BadInput(f"{spec!r}: transformers cannot load this folder ({type(exc).__name__}: {_first_line(exc)}); "
@@ -391,17 +390,6 @@ def _auto_model(transformers: Any, folder: Path) -> Any:
         return transformers.AutoModel.from_pretrained(str(folder), local_files_only=True)
 
 
-@contextlib.contextmanager
-def _quiet_loggers(*names: str) -> Iterator[None]:
-    loggers = [logging.getLogger(n) for n in names]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
 
 
 def _hidden_state_wrapper(model: Any, input_names: list[str]) -> Any:

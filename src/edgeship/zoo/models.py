@@ -13,18 +13,16 @@ model is built.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
-import logging
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from edgeship.core.errors import BadInput
+from edgeship.core.logs import TORCHAO_NOISE, quiet_loggers
 from edgeship.core.registry import require
 from edgeship.zoo.base import ZOO, TorchSource
 
@@ -49,17 +47,6 @@ def _transformers() -> Any:
     return require("transformers", "core", "transformers (needed by zoo:minilm)")
 
 
-@contextlib.contextmanager
-def _quiet_loggers(*names: str) -> Iterator[None]:
-    loggers = [logging.getLogger(n) for n in names]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
 
 
 @functools.lru_cache(maxsize=1)
@@ -78,7 +65,7 @@ def minilm() -> TorchSource:
     # transformers imports torchao (installed for compression) while it loads a model; torchao then
     # warns that its CUDA kernels cannot load on this CPU machine: noise, not a problem.
     # Eager attention: SDPA's fused kernel is harder for the exporters and gains nothing at these sizes.
-    with _quiet_loggers("torchao", "torch.utils._pytree"):
+    with quiet_loggers(*TORCHAO_NOISE):
         encoder = transformers.AutoModel.from_pretrained(str(_minilm_path()), local_files_only=True,
                                                          attn_implementation="eager")
     module = SentenceEmbedder(encoder).eval()
