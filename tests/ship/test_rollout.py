@@ -123,27 +123,32 @@ def test_unreachable_rollout_service_keeps_the_model(device, repo, releases):
     assert file_sha256(active_model(cfg.slot_dir)) == releases["v1"].sha256
 
 
-def test_rollout_cli_start_halt_status(tmp_path, capsys):
+def test_rollout_cli_start_halt_status(tmp_path):
     import json
+    import subprocess
+    import sys
 
-    from edgeship.cli.main import main
+    # The CLI runs in its own process, as a user runs it (in-process runs share pytest's captured
+    # streams with native libraries that earlier tests loaded).
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "edgeship", *args], capture_output=True, text=True, timeout=60)
 
     with RolloutServer(tmp_path / "rollouts.db") as service:
-        assert main(["ship", "rollout", "start", "--server", service.url, "--model", "m", "--target",
-                     "models/m/2/x.onnx", "--from", "models/m/1/x.onnx", "--stages", "5,100", "--json"]) == 0
-        started = json.loads(capsys.readouterr().out)
+        proc = cli("ship", "rollout", "start", "--server", service.url, "--model", "m", "--target",
+                   "models/m/2/x.onnx", "--from", "models/m/1/x.onnx", "--stages", "5,100", "--json")
+        assert proc.returncode == 0, proc.stderr
+        started = json.loads(proc.stdout)
         assert started["status"] == "active" and started["percent"] == 5
         # A fleet of one: its only device is the canary even though 5% of one device rounds to none.
         assert RolloutClient(service.url).assign("dev-1", "m", "stable", "models/m/1/x.onnx")["target"] == \
             "models/m/2/x.onnx"
-        assert main(["ship", "rollout", "halt", str(started["id"]), "--server", service.url]) == 0
-        capsys.readouterr()
-        assert main(["ship", "status", "--server", service.url]) == 0
-        out = capsys.readouterr().out
-        assert "1 devices" in out and "halted at 5%" in out
-        assert main(["ship", "rollout", "advance", "--server", service.url]) == 2  # no id: usage error
-        assert main(["ship", "rollout", "start", "--server", service.url, "--model", "m", "--target", "t",
-                     "--stages", "10,50"]) == 2  # the last stage must be 100
+        assert cli("ship", "rollout", "halt", str(started["id"]), "--server", service.url).returncode == 0
+        proc = cli("ship", "status", "--server", service.url)
+        assert proc.returncode == 0
+        assert "1 devices" in proc.stdout and "halted at 5%" in proc.stdout
+        assert cli("ship", "rollout", "advance", "--server", service.url).returncode == 2  # no id: usage error
+        assert cli("ship", "rollout", "start", "--server", service.url, "--model", "m", "--target", "t",
+                   "--stages", "10,50").returncode == 2  # the last stage must be 100
 
 
 def test_without_a_rollout_only_empty_devices_follow_the_channel(tmp_path):

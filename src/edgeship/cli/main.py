@@ -9,6 +9,7 @@ Each command lives in its own module under ``edgeship.cli`` with ``register(subp
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -73,9 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EdgeshipError as exc:
         print(f"edgeship: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except BrokenPipeError:  # output piped into `head` and closed early: not an error
-        sys.stderr.close()
-        return 0
+    except BrokenPipeError as exc:
+        if _stdout_closed():  # output piped into `head` and closed early: not an error
+            return 0
+        print(f"edgeship: error: connection closed by the other side ({exc})", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("edgeship: interrupted", file=sys.stderr)
         return 130
@@ -85,6 +88,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"edgeship: internal error: {type(exc).__name__}: {exc} (set EDGESHIP_DEBUG=1 for the traceback)",
               file=sys.stderr)
         return 3
+
+
+def _stdout_closed() -> bool:
+    """True when our stdout is a pipe whose reader went away (``edgeship ... | head``); then later
+    writes, at interpreter exit too, go to /dev/null instead of raising again."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        broken = any(ev & select.POLLERR for _, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+    if broken:
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), fd)
+    return broken
 
 
 def entry() -> None:
