@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import onnx
 import pytest
 
 from edgeship.check.gates import evaluate_gates, parse_gates
@@ -32,3 +33,6 @@ def test_minilm_smoothed_int8_meets_the_gate_on_held_out_sentences(minilm: Path,
     assert passed, why
     assert m_s["cosine_min"] > m_p["cosine_min"]
     assert smoothed.facts["size_ratio"] <= 0.30
+    # the exported graph is fused (attention of all 6 layers) so ORT runs its integer attention kernel
+    assert smoothed.facts["transformer_fusion"]["fused_ops"]["Attention"] == 6
+    assert any(n.op_type == "QAttention" for n in onnx.load(str(smoothed.path), load_external_data=False).graph.node)

@@ -46,6 +46,50 @@ def is_transformer(model: Any) -> bool:
     return bool(int_inputs) and "Softmax" in ops and has_norm and "MatMul" in ops
 
 
+def canonicalize_for_fusion(model: Any) -> list[str]:
+    """Rewrite, in place, two shapes of exported graphs that ORT's transformer fuser does not match,
+    into equivalent ones it does; returns what was rewritten.
+
+    - ``Unsqueeze(mask, axes=[1, 2])`` (graph simplifiers merge the exporter's two Unsqueezes):
+      the attention-mask pattern expects one axis per Unsqueeze, so it becomes a chain.
+    - ``ReduceL2(x, axes)`` with axes as an input (opset 18): ORT's symbolic shape inference cannot
+      infer it, and without shapes the fuser gives up on every SkipLayerNormalization. It becomes
+      ``Sqrt(ReduceSum(x * x, axes))``, the same arithmetic.
+    """
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    done: list[str] = []
+    nodes: list[Any] = []
+    for n in graph.node:
+        if n.op_type == "Unsqueeze" and len(n.input) == 2 and n.input[1] in inits:
+            axes = sorted(int(a) for a in numpy_helper.to_array(inits[n.input[1]]).reshape(-1))
+            if len(axes) > 1 and all(a >= 0 for a in axes):
+                current = n.input[0]
+                for k, axis in enumerate(axes):
+                    axis_name = f"{n.name}_axis{k}"
+                    graph.initializer.append(numpy_helper.from_array(np.array([axis], dtype=np.int64), axis_name))
+                    out = n.output[0] if k == len(axes) - 1 else f"{n.name}_out{k}"
+                    nodes.append(helper.make_node("Unsqueeze", [current, axis_name], [out], name=f"{n.name}_{k}"))
+                    current = out
+                done.append(f"split Unsqueeze {n.name}")
+                continue
+        if n.op_type == "ReduceL2" and opset(model) >= 18:
+            attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+            square, total = f"{n.name}_square", f"{n.name}_sum_squares"
+            nodes.append(helper.make_node("Mul", [n.input[0], n.input[0]], [square], name=square))
+            nodes.append(helper.make_node("ReduceSum", [square, *n.input[1:]], [total], name=total, **attrs))
+            nodes.append(helper.make_node("Sqrt", [total], list(n.output), name=n.name))
+            done.append(f"ReduceL2 {n.name} as Sqrt(ReduceSum(x*x))")
+            continue
+        nodes.append(n)
+    if done:
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return done
+
+
 def optimize_transformer(src: Path, dst: Path, check_feeds: list[dict[str, np.ndarray]] | None) -> dict[str, Any]:
     """Fuse attention, LayerNorm, GELU and embeddings with ORT's transformer optimizer (model_type bert).
 
@@ -56,12 +100,15 @@ def optimize_transformer(src: Path, dst: Path, check_feeds: list[dict[str, np.nd
     import contextlib
     import io
 
+    import onnx
     from onnxruntime.transformers import optimizer
 
     quiet_ort_logs()
+    model = onnx.load(str(src))
+    rewritten = canonicalize_for_fusion(model)
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # the optimizer prints its shape-inference failures
-            opt = optimizer.optimize_model(str(src), model_type="bert", num_heads=0, hidden_size=0, opt_level=0)
+            opt = optimizer.optimize_model(model, model_type="bert", num_heads=0, hidden_size=0, opt_level=0)
     except Exception as exc:  # the optimizer raises assorted errors on graphs it does not understand
         return {"fused": False, "why": f"optimizer failed: {type(exc).__name__}"}
     stats = {k: v for k, v in opt.get_fused_operator_statistics().items() if v}
@@ -74,7 +121,7 @@ def optimize_transformer(src: Path, dst: Path, check_feeds: list[dict[str, np.nd
                     for ra, rb in zip(a, b, strict=True) for x, y in zip(ra.values(), rb.values(), strict=True))
         if worst > 1e-3:
             return {"fused": False, "why": f"fusion changed outputs (rel. error {worst:.1e})"}
-    return {"fused": True, "fused_ops": stats}
+    return {"fused": True, "fused_ops": stats, "rewritten_for_fusion": rewritten}
 
 
 def pre_process(src: Path, dst: Path) -> Path:
