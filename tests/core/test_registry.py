@@ -19,3 +19,20 @@ def test_require_names_the_extra():
         require("surely_not_a_module_xyz", "tflite")
     assert exc.value.exit_code == 2
     assert require("json", "core").dumps([1]) == "[1]"
+
+
+def test_modules_are_imported_on_first_read(tmp_path, monkeypatch):
+    """The modules named with a registry fill it when it is first read, not when it is created."""
+    import sys
+
+    (tmp_path / "es_plugin_for_test.py").write_text(
+        "from tests_registry_holder import REG\nREG.add('plugged', 42)\n")
+    (tmp_path / "tests_registry_holder.py").write_text(
+        "from edgeship.core.registry import Registry\nREG = Registry('thing', modules=['es_plugin_for_test'])\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import tests_registry_holder
+
+    assert "es_plugin_for_test" not in sys.modules
+    assert tests_registry_holder.REG.get("plugged") == 42
+    assert tests_registry_holder.REG.names() == ["plugged"]
+    assert "es_plugin_for_test" in sys.modules

@@ -7,7 +7,6 @@ with ``@register_step(kind)``. Recipes and ``edgeship optimize`` dispatch here o
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -15,9 +14,8 @@ from edgeship.core.config import Config
 from edgeship.core.registry import Registry
 
 Step = Callable[..., Any]
-STEPS: Registry[Step] = Registry("compression step")
-STEP_MODULES = ["edgeship.compress.prune", "edgeship.compress.distill", "edgeship.compress.qat"]
-_loaded = False
+STEPS: Registry[Step] = Registry("compression step", modules=["edgeship.compress.prune", "edgeship.compress.distill",
+                                                               "edgeship.compress.qat"])
 
 
 def register_step(kind: str) -> Callable[[Step], Step]:
@@ -25,11 +23,6 @@ def register_step(kind: str) -> Callable[[Step], Step]:
 
 
 def get_step(kind: str) -> Step:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for mod in STEP_MODULES:
-            importlib.import_module(mod)
     return STEPS.get(kind)
 
 

@@ -97,7 +97,9 @@ class FormatInfo:
     inspect: Callable[[Path], IOSpec] | None = None
 
 
-FORMATS: Registry[FormatInfo] = Registry("model format")
+# The modules that register formats are imported on first use so start-up stays light.
+FORMATS: Registry[FormatInfo] = Registry("model format", modules=["edgeship.core.onnx_file",
+                                                                  "edgeship.targets.formats"])
 
 
 def register_format(name: str, suffixes: tuple[str, ...],
@@ -105,23 +107,7 @@ def register_format(name: str, suffixes: tuple[str, ...],
     return FORMATS.add(name, FormatInfo(name, suffixes, inspect))
 
 
-# Modules that register formats when imported; imported on first use so start-up stays light.
-FORMAT_MODULES = ["edgeship.core.onnx_file", "edgeship.targets.formats"]
-_formats_loaded = False
-
-
-def _load_formats() -> None:
-    global _formats_loaded
-    if not _formats_loaded:
-        import importlib
-
-        _formats_loaded = True
-        for mod in FORMAT_MODULES:
-            importlib.import_module(mod)
-
-
 def format_of(path: Path) -> str:
-    _load_formats()
     name = path.name.lower()
     for fmt_name, info in FORMATS.items():
         if any(name.endswith(s) for s in info.suffixes):

@@ -84,21 +84,7 @@ class DataSource:
 
 
 SourceFn = Callable[..., Dataset]
-DATA: Registry[DataSource] = Registry("data source")
-
-# Modules that register data sources on import; imported on first use.
-DATA_MODULES = ["edgeship.zoo.data"]
-_loaded = False
-
-
-def _load_sources() -> None:
-    global _loaded
-    if not _loaded:
-        import importlib
-
-        _loaded = True
-        for mod in DATA_MODULES:
-            importlib.import_module(mod)
+DATA: Registry[DataSource] = Registry("data source", modules=["edgeship.zoo.data"])
 
 
 def register_data(name: str, description: str, splits: tuple[str, ...] = (),
@@ -111,7 +97,6 @@ def register_data(name: str, description: str, splits: tuple[str, ...] = (),
 
 
 def data_sources() -> list[DataSource]:
-    _load_sources()
     return [s for _, s in DATA.items()]
 
 
@@ -140,7 +125,6 @@ def load_data(spec: str | Path | Dataset, io: IOSpec, shapes: dict[str, tuple[in
     else:
         text = str(spec)
         if text.startswith("data:"):
-            _load_sources()
             name, _, split = text[5:].partition(":")
             source = DATA.get(name)
             if split and source.splits and split not in source.splits:

@@ -1,13 +1,15 @@
 """Small named registries filled by decorators.
 
 A registry is a plain dict with two rules: a duplicate name is an error, and asking for an unknown
-name lists the known ones. Optional back-ends are imported only when used, through :func:`require`.
+name lists the known ones. The modules that fill a registry (by decorators, on import) are named
+with it and imported on its first read, so ``import edgeship`` stays light. Optional back-ends are
+imported only when used, through :func:`require`.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
 from typing import Generic, TypeVar
 
@@ -17,9 +19,17 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, modules: Iterable[str] = ()) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._modules = tuple(modules)  # imported on the first read; importing them registers the items
+        self._loaded = not self._modules
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True  # first: a module that reads the registry while importing must not recurse
+            for module in self._modules:
+                importlib.import_module(module)
 
     def add(self, name: str, item: T) -> T:
         if name in self._items:
@@ -34,6 +44,7 @@ class Registry(Generic[T]):
         return deco
 
     def get(self, name: str) -> T:
+        self._load()
         try:
             return self._items[name]
         except KeyError:
@@ -41,15 +52,18 @@ class Registry(Generic[T]):
             raise BadInput(f"unknown {self.kind} {name!r}; known: {known}") from None
 
     def __contains__(self, name: object) -> bool:
+        self._load()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._items))
+        return iter(self.names())
 
     def items(self) -> list[tuple[str, T]]:
+        self._load()
         return sorted(self._items.items())
 
     def names(self) -> list[str]:
+        self._load()
         return sorted(self._items)
 
 

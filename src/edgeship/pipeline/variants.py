@@ -36,9 +36,8 @@ class Variant:
     description: str = ""
 
 
-VARIANTS: Registry[Variant] = Registry("variant")
-VARIANT_MODULES = ["edgeship.pipeline.variants", "edgeship.compress.quantize.variants", "edgeship.compress.variants"]
-_loaded = False
+VARIANTS: Registry[Variant] = Registry("variant", modules=["edgeship.compress.quantize.variants",
+                                                            "edgeship.compress.variants"])
 
 
 BuildFn = Callable[[VariantContext], Model]
@@ -53,17 +52,6 @@ def register_variant(name: str, precision: str, description: str = "") -> Callab
 
 
 def get_variant(name: str) -> Variant:
-    global _loaded
-    if not _loaded:
-        import importlib
-
-        _loaded = True
-        for mod in VARIANT_MODULES:
-            try:
-                importlib.import_module(mod)
-            except ModuleNotFoundError as exc:
-                if exc.name != mod:
-                    raise
     return VARIANTS.get(name)
 
 

@@ -103,13 +103,11 @@ class Target:
         raise NotImplementedError
 
 
-TARGETS: Registry[Target] = Registry("target")
-
-# Packages that register a target on import; loaded on first registry use.
-TARGET_MODULES = ["edgeship.targets.onnxruntime", "edgeship.targets.torch", "edgeship.targets.openvino",
-                  "edgeship.targets.tflite", "edgeship.targets.tflite_micro", "edgeship.targets.executorch",
-                  "edgeship.targets.coreml", "edgeship.targets.tensorrt"]
-_loaded = False
+# Packages that register a target on import (each imports its back-end only when used).
+TARGETS: Registry[Target] = Registry("target", modules=[
+    "edgeship.targets.onnxruntime", "edgeship.targets.torch", "edgeship.targets.openvino", "edgeship.targets.tflite",
+    "edgeship.targets.tflite_micro", "edgeship.targets.executorch", "edgeship.targets.coreml",
+    "edgeship.targets.tensorrt"])
 
 
 def register_target(cls: type[Target]) -> type[Target]:
@@ -120,29 +118,16 @@ def register_target(cls: type[Target]) -> type[Target]:
     return cls
 
 
-def _load() -> None:
-    global _loaded
-    if not _loaded:
-        import importlib
-
-        _loaded = True
-        for mod in TARGET_MODULES:
-            importlib.import_module(mod)
-
-
 def get_target(name: str) -> Target:
-    _load()
     return TARGETS.get(name)
 
 
 def all_targets() -> list[Target]:
-    _load()
     return [t for _, t in TARGETS.items()]
 
 
 def runner_for(model: Model, target: str | None = None, **options: Any) -> Runner:
     """The runner for a model: on ``target`` if given, else the first target that takes its format."""
-    _load()
     if target:
         return get_target(target).runner(model, **options)
     for t in all_targets():

@@ -58,29 +58,13 @@ class TorchSource:
 
 
 ZooFactory = Callable[[], TorchSource]
-ZOO: Registry[ZooFactory] = Registry("zoo model")
-
-# Modules that register zoo models on import; imported on first use.
-ZOO_MODULES = ["edgeship.zoo.models"]
-_loaded = False
-
-
-def _load() -> None:
-    global _loaded
-    if not _loaded:
-        import importlib
-
-        _loaded = True
-        for mod in ZOO_MODULES:
-            importlib.import_module(mod)
+ZOO: Registry[ZooFactory] = Registry("zoo model", modules=["edgeship.zoo.models"])
 
 
 def zoo_names() -> list[str]:
-    _load()
     return ZOO.names()
 
 
 def load_zoo(name: str) -> TorchSource:
     """Build a zoo model by name (with or without the ``zoo:`` prefix)."""
-    _load()
     return ZOO.get(name.removeprefix("zoo:"))()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib
 import shutil
 import tempfile
 import time
@@ -32,16 +31,10 @@ class Quantizer:
     fn: QuantizerFn
 
 
-QUANTIZERS: Registry[Quantizer] = Registry("quantization method")
-
-# Modules that register quantizers when imported (imported on first use: they import onnx/ORT).
-QUANTIZER_MODULES = [
-    "edgeship.compress.quantize.fp16",
-    "edgeship.compress.quantize.int8",
-    "edgeship.compress.quantize.weight_only",
-    "edgeship.compress.quantize.mixed",
-]
-_loaded = False
+# The modules that register quantizers are imported on first use: they import onnx/ORT.
+QUANTIZERS: Registry[Quantizer] = Registry("quantization method", modules=[
+    "edgeship.compress.quantize.fp16", "edgeship.compress.quantize.int8", "edgeship.compress.quantize.weight_only",
+    "edgeship.compress.quantize.mixed"])
 
 
 def register_quantizer(config_type: type[QuantConfig]) -> Callable[[QuantizerFn], QuantizerFn]:
@@ -54,16 +47,7 @@ def register_quantizer(config_type: type[QuantConfig]) -> Callable[[QuantizerFn]
     return deco
 
 
-def _load() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for mod in QUANTIZER_MODULES:
-            importlib.import_module(mod)
-
-
 def quantizer_for(config: QuantConfig) -> Quantizer:
-    _load()
     if not isinstance(config, QuantConfig):
         raise BadInput(f"expected a quantization config (Fp16Config, Int8StaticConfig, ...), "
                        f"got {type(config).__name__}")
@@ -75,7 +59,6 @@ def quantizer_for(config: QuantConfig) -> Quantizer:
 
 def methods() -> list[str]:
     """Names of the registered methods (``--method`` values)."""
-    _load()
     return QUANTIZERS.names()
 
 
