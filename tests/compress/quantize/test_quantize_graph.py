@@ -51,3 +51,25 @@ def test_canonicalize_leaves_other_graphs_alone() -> None:
     del m.graph.node[:]
     m.graph.node.append(helper.make_node("Unsqueeze", ["mask", "axes_last"], ["mask4d"], name="one_axis"))
     assert canonicalize_for_fusion(m) == []
+
+
+def test_canonicalize_rewrites_sliced_shape_of_a_twin_input() -> None:
+    """``Shape(token_type_ids, start=1, end=2)`` → ``Unsqueeze(Gather(Shape(input_ids), 1), 0)``: the
+    two inputs are declared with the same dims, so the value is the same."""
+    ids = helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "sequence"])
+    types = helper.make_tensor_value_info("token_type_ids", TensorProto.INT64, ["batch", "sequence"])
+    graph = helper.make_graph(
+        [helper.make_node("Shape", ["token_type_ids"], ["seq"], name="seq_len", start=1, end=2),
+         helper.make_node("Add", ["input_ids", "token_type_ids"], ["sum"], name="add")],
+        "g", [ids, types],
+        [helper.make_tensor_value_info("seq", TensorProto.INT64, [1]),
+         helper.make_tensor_value_info("sum", TensorProto.INT64, ["batch", "sequence"])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    done = canonicalize_for_fusion(model)
+    onnx.checker.check_model(model)
+    assert done == ["Shape seq_len as Unsqueeze(Gather(Shape))"]
+    shape = next(n for n in model.graph.node if n.op_type == "Shape")
+    assert shape.input[0] == "input_ids" and not shape.attribute
+    feeds = [{"input_ids": np.ones((2, 7), np.int64), "token_type_ids": np.zeros((2, 7), np.int64)}]
+    out = run_outputs(model.SerializeToString(), feeds)[0]
+    assert out["seq"].tolist() == [7]

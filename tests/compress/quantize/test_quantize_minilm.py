@@ -34,5 +34,6 @@ def test_minilm_smoothed_int8_meets_the_gate_on_held_out_sentences(minilm: Path,
     assert m_s["cosine_min"] > m_p["cosine_min"]
     assert smoothed.facts["size_ratio"] <= 0.30
     # the exported graph is fused (attention of all 6 layers) so ORT runs its integer attention kernel
-    assert smoothed.facts["transformer_fusion"]["fused_ops"]["Attention"] == 6
+    fused = smoothed.facts["transformer_fusion"]["fused_ops"]
+    assert fused["Attention"] == 6 and fused["EmbedLayerNormalization"] == 1
     assert any(n.op_type == "QAttention" for n in onnx.load(str(smoothed.path), load_external_data=False).graph.node)

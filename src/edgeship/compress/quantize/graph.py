@@ -55,6 +55,9 @@ def canonicalize_for_fusion(model: Any) -> list[str]:
     - ``ReduceL2(x, axes)`` with axes as an input (opset 18): ORT's symbolic shape inference cannot
       infer it, and without shapes the fuser gives up on every SkipLayerNormalization. It becomes
       ``Sqrt(ReduceSum(x * x, axes))``, the same arithmetic.
+    - ``Shape(x, start=i, end=i+1)`` (opset 15 slicing form) becomes ``Unsqueeze(Gather(Shape(x), i), 0)``,
+      the form the embedding pattern expects; and a Shape of a graph input reads the first graph
+      input declared with the same dims (``token_type_ids`` → ``input_ids``: one dims, one value).
     """
     from onnx import helper, numpy_helper
 
@@ -62,7 +65,34 @@ def canonicalize_for_fusion(model: Any) -> list[str]:
     inits = {i.name: i for i in graph.initializer}
     done: list[str] = []
     nodes: list[Any] = []
+
+    def dims(value_info: Any) -> tuple[Any, ...]:
+        return tuple(d.dim_param or d.dim_value for d in value_info.type.tensor_type.shape.dim)
+
+    inputs = [i for i in graph.input if i.name not in inits]
+    same_dims = {}
+    for i in inputs:
+        first = next(j for j in inputs if dims(j) == dims(i))
+        if first.name != i.name and all(isinstance(d, str) or d for d in dims(i)):
+            same_dims[i.name] = first.name
     for n in graph.node:
+        if n.op_type == "Shape":
+            attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+            source = same_dims.get(n.input[0], n.input[0])
+            start, end = attrs.get("start"), attrs.get("end")
+            if start is not None and end is not None and start >= 0 and end == start + 1:
+                full, index, picked = f"{n.name}_full", f"{n.name}_index", f"{n.name}_dim"
+                zero = f"{n.name}_axis0"
+                graph.initializer.append(numpy_helper.from_array(np.array(start, dtype=np.int64), index))
+                graph.initializer.append(numpy_helper.from_array(np.array([0], dtype=np.int64), zero))
+                nodes.append(helper.make_node("Shape", [source], [full], name=full))
+                nodes.append(helper.make_node("Gather", [full, index], [picked], name=picked, axis=0))
+                nodes.append(helper.make_node("Unsqueeze", [picked, zero], list(n.output), name=n.name))
+                done.append(f"Shape {n.name} as Unsqueeze(Gather(Shape))")
+                continue
+            if source != n.input[0]:
+                n.input[0] = source
+                done.append(f"Shape {n.name} reads {source}")
         if n.op_type == "Unsqueeze" and len(n.input) == 2 and n.input[1] in inits:
             axes = sorted(int(a) for a in numpy_helper.to_array(inits[n.input[1]]).reshape(-1))
             if len(axes) > 1 and all(a >= 0 for a in axes):
