@@ -42,6 +42,20 @@ def test_openvino_fp32_passes_the_gate(minilm, tmp_path):
     assert metrics["cosine_min"] >= 0.9999
 
 
+def test_openvino_int8_picks_the_transformer_scheme_and_passes_the_gate(minilm, tmp_path):
+    """Default options: the BERT-like graph is recognised, NNCF quantizes it with its transformer scheme
+    and SmoothQuant, and the INT8 IR meets MiniLM's gate on held-out sentences."""
+    pytest.importorskip("nncf")
+    from edgeship.export.exporter import export
+
+    onnx_model = export(minilm, tmp_path / "minilm.onnx")
+    ov = convert(onnx_model, "openvino", tmp_path / "minilm-int8.xml", precision="int8", calib="data:sentences:calib")
+    assert ov.facts["nncf"]["model_type"] == "transformer" and ov.facts["nncf"]["smooth_quant"] is True
+    _, cand = _check(minilm, ov, "openvino")
+    assert cand["status"] == "pass", cand
+    assert cand["outputs"]["sentence_embedding"]["cosine_min"] < 0.9999  # really quantized
+
+
 def test_executorch_fp32_dynamic_sequence_passes_the_gate(minilm, tmp_path):
     pytest.importorskip("executorch")
     pte = convert(minilm, "executorch", tmp_path / "minilm.pte")

@@ -27,7 +27,7 @@ def convert(model: Model, out: Path, cfg: OpenVinoTargetConfig, calib: Any = Non
     facts: dict[str, Any] = {**inherited_facts(model), "precision": cfg.precision, "inference_precision": hint,
                              "device": "CPU", "input_layout": "as in the ONNX model (unchanged)"}
     if cfg.precision == "int8":
-        ov_model, facts["nncf"] = _nncf_int8(ov_model, model.io, cfg, calib)
+        ov_model, facts["nncf"] = _nncf_int8(ov_model, model.io, _resolved(cfg, model), calib)
     with scratch_dir(out) as work:
         tmp = work / out.name
         ov.save_model(ov_model, str(tmp), compress_to_fp16=compress_fp16)
@@ -36,6 +36,21 @@ def convert(model: Model, out: Path, cfg: OpenVinoTargetConfig, calib: Any = Non
         os.replace(tmp, out)
     facts["ops"] = len(ov_model.get_ops())
     return model.derive(out, "convert:openvino", cfg.to_dict(), fmt="openvino", io=model.io, facts=facts).save()
+
+
+def _resolved(cfg: OpenVinoTargetConfig, model: Model) -> OpenVinoTargetConfig:
+    """``model_type="auto"``: NNCF's transformer scheme for a BERT-like ONNX graph, else the generic one."""
+    if cfg.model_type != "auto":
+        return cfg
+    kind = None
+    if model.format == "onnx":
+        import onnx
+
+        from edgeship.compress.quantize.graph import is_transformer
+
+        if is_transformer(onnx.load(str(model.path), load_external_data=False)):
+            kind = "transformer"
+    return cfg.replace(model_type=kind)
 
 
 def _nncf_int8(ov_model: Any, io: IOSpec, cfg: OpenVinoTargetConfig, calib: Any) -> tuple[Any, dict[str, Any]]:
@@ -54,5 +69,6 @@ def _nncf_int8(ov_model: Any, io: IOSpec, cfg: OpenVinoTargetConfig, calib: Any)
             kwargs["advanced_parameters"] = nncf.AdvancedQuantizationParameters(
                 smooth_quant_alphas=nncf.AdvancedSmoothQuantParameters(matmul=-1))
     quantized = nncf.quantize(ov_model, dataset, **kwargs)
-    return quantized, {"subset_size": kwargs["subset_size"], "preset": cfg.preset, "model_type": cfg.model_type,
+    return quantized, {"subset_size": kwargs["subset_size"], "preset": cfg.preset,
+                       "model_type": cfg.model_type or "generic",
                        "smooth_quant": cfg.smooth_quant if cfg.model_type else None}
