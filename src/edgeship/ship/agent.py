@@ -320,6 +320,19 @@ class Agent:
             raise UpdateFailed("no_release", f"channel {self.config.channel!r} has no model {model!r}")
         return str(models[model])
 
+    @staticmethod
+    def _companions(updater: Any, target: str, meta: dict[str, Any]) -> dict[str, Any]:
+        """Signed target info of each companion file the model's metadata lists (name → info)."""
+        out = {}
+        for name, path in (meta.get("files") or {}).items():
+            if "/" in name or name in ("golden.npz", "manifest.json", target.rpartition("/")[2]):
+                raise UpdateFailed("rejected", f"{target}: companion file name {name!r} is not allowed")
+            ci = updater.get_targetinfo(path)
+            if ci is None:
+                raise UpdateFailed("rejected", f"{target}: its file {name} ({path}) is not in the signed metadata")
+            out[name] = ci
+        return out
+
     def _compatible(self, custom: dict[str, Any]) -> str | None:
         """Why this release cannot run here, or None."""
         meta = (custom or {}).get("edgeship", {})
@@ -368,7 +381,9 @@ class Agent:
             raise UpdateFailed("metadata_rejected", f"{type(exc).__name__}: {exc}") from None
         if info is None:
             raise UpdateFailed("rejected", f"target {target!r} is not in the signed metadata")
-        sha = info.hashes["sha256"]
+        meta = (info.custom or {}).get("edgeship", {})
+        companions = self._companions(updater, target, meta)
+        sha = release_sha(info, companions)
         failed = self.slots.state().get("failed", {})
         if sha in failed and not self.config.retry_failed:
             return {"outcome": "up_to_date", "target": target, "skipped": "failed here before", **extra}
@@ -379,12 +394,12 @@ class Agent:
         why = self._compatible(info.custom)
         if why:
             return {"outcome": "incompatible", "target": target, "detail": why, **extra}
-        meta = info.custom["edgeship"]
         golden_info = updater.get_targetinfo(meta["golden"]) if meta.get("golden") else None
         if golden_info is None:
             raise UpdateFailed("rejected", f"{target}: its golden file is not in the signed metadata")
         model_file = self._download(updater, fetcher, info)
         golden_file = self._download(updater, fetcher, golden_info)
+        companion_files = {name: self._download(updater, fetcher, ci) for name, ci in companions.items()}
         slot = self.slots.inactive_slot()
         self.slots.forget_previous()
         model_name = target.rpartition("/")[2]
@@ -394,7 +409,11 @@ class Agent:
                     "model": model_name, "golden": "golden.npz", "gates": meta.get("gates", []),
                     "latency_budget_ms": budget_ms, "runtime": meta.get("target_runtime"),
                     "staged_at": time.time()}
-        self.slots.stage(slot, {model_name: model_file, "golden.npz": golden_file}, manifest, self._checkpoint)
+        if companions:
+            manifest["files"] = {model_name: info.hashes["sha256"],
+                                 **{n: ci.hashes["sha256"] for n, ci in companions.items()}}
+        self.slots.stage(slot, {model_name: model_file, "golden.npz": golden_file, **companion_files}, manifest,
+                         self._checkpoint)
         folder = self.slots.slot_path(slot)
         hc_args = ["--model", str(folder / model_name), "--golden", str(folder / "golden.npz")]
         for g in meta.get("gates", []):
@@ -409,7 +428,7 @@ class Agent:
             return {"outcome": "health_check_failed", "target": target, "detail": why,
                     "health": result, **extra}
         self.slots.switch(slot, before_replace=lambda: self._checkpoint("switch"))
-        for f in (model_file, golden_file):
+        for f in (model_file, golden_file, *companion_files.values()):
             f.unlink(missing_ok=True)
         st = self.slots.state()
         st["probation_left"] = self.config.probation_cycles
@@ -421,6 +440,18 @@ class Agent:
             return {**failed_first, **extra}
         return {"outcome": "updated", "target": target, "version": meta.get("version"), "sha256": sha,
                 "slot": slot, "health": {k: result.get(k) for k in ("why", "latency_ms")}, **extra}
+
+
+def release_sha(info: Any, companions: dict[str, Any]) -> str:
+    """What identifies a release: its model file's sha256, or for a model with companion files (weights
+    beside the graph) a sha256 over all their hashes, so a release that changes only its weights is new."""
+    sha = info.hashes["sha256"]
+    if not companions:
+        return sha
+    import hashlib
+
+    parts = [sha] + [f"{name}:{ci.hashes['sha256']}" for name, ci in sorted(companions.items())]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
 def run_loop(config: AgentConfig, interval_s: float, cycles: int | None = None,

@@ -1,7 +1,9 @@
 """Publishing models to the update repository, one file or the chosen variants of an optimize run.
 
 A release is two TUF targets: ``models/NAME/VERSION/FILE`` (the model) and
-``models/NAME/VERSION/golden.npz`` (held-out inputs and reference outputs). The model's custom
+``models/NAME/VERSION/golden.npz`` (held-out inputs and reference outputs), plus one target per
+companion file of a model that keeps its weights beside it (OpenVINO's ``.bin``, ONNX external
+data), listed under ``files`` in the model's metadata. The model's custom
 metadata, signed with the targets role, carries what a device needs to decide before downloading
 (runtime, format, precision, IO spec, minimum agent version) and what its health check needs after
 (golden file, gates, latency budget)::
@@ -25,7 +27,7 @@ from edgeship.ship.repository import ShipRepository, check_name
 LATENCY_BUDGET_FACTOR = 3.0  # budget = 3 × the p99 measured when the model was benchmarked...
 LATENCY_BUDGET_FLOOR_MS = 1.0  # ...but not under 1 ms, where scheduling noise outweighs the model
 DEFAULT_GATES = ("cosine_min>=0.99",)
-SINGLE_FILE_SUFFIXES = (".onnx", ".tflite", ".pte", ".engine", ".plan")
+PUBLISHABLE_SUFFIXES = (".onnx", ".tflite", ".pte", ".engine", ".plan", ".xml")
 
 
 def model_name_of(text: str) -> str:
@@ -35,13 +37,39 @@ def model_name_of(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "model"
 
 
+def companion_files(model_path: Path) -> list[Path]:
+    """The files a model reads beside it: OpenVINO IR's ``.bin``; an ONNX file's external data."""
+    if model_path.suffix == ".xml":
+        weights = model_path.with_suffix(".bin")
+        if not weights.is_file():
+            raise BadInput(f"{model_path.name}: its weights file {weights.name} is missing beside it")
+        return [weights]
+    if model_path.suffix == ".onnx":
+        import onnx
+
+        try:
+            proto = onnx.load(str(model_path), load_external_data=False)
+        except Exception as exc:  # a truncated or foreign file: onnx raises assorted errors
+            raise BadInput(f"{model_path.name} is not a readable ONNX file ({type(exc).__name__})") from None
+        names = sorted({e.value for t in proto.graph.initializer
+                        if t.data_location == onnx.TensorProto.EXTERNAL for e in t.external_data
+                        if e.key == "location"})
+        files = [model_path.parent / n for n in names]
+        for f in files:
+            if "/" in f.relative_to(model_path.parent).as_posix() or not f.is_file():
+                raise BadInput(f"{model_path.name}: its external data {f.name!r} must lie beside it, in one folder")
+        return files
+    return []
+
+
 def release_metadata(model_path: Path, name: str, version: str, golden_target: str, runtime: str,
                      precision: str, gates: list[str], latency_budget_ms: float | None,
-                     min_agent_version: str) -> dict[str, Any]:
+                     min_agent_version: str, files: dict[str, str] | None = None) -> dict[str, Any]:
     from edgeship.core.artifact import Model, file_sha256
 
     model = Model.open(model_path)
-    return {"edgeship": {
+    extra = {"files": dict(files)} if files else {}
+    return {"edgeship": {**extra,
         "kind": "model", "name": name, "version": version, "format": model.format, "target_runtime": runtime,
         "precision": precision, "io": model.io.to_dict(), "gates": list(gates),
         # Canonical JSON (what TUF signs) has no floats: the budget travels in whole microseconds.
@@ -61,12 +89,10 @@ def publish_model(repo: ShipRepository, model_path: str | Path, golden: str | Pa
     model_path, golden = Path(model_path), Path(golden)
     if not model_path.is_file():
         raise BadInput(f"model file {str(model_path)!r} not found")
-    if not model_path.is_file() or model_path.suffix not in SINGLE_FILE_SUFFIXES:
-        raise BadInput(f"{model_path.name}: only single-file models ({', '.join(SINGLE_FILE_SUFFIXES)}) can be "
-                       "published; this format keeps its weights in several files")
-    if model_path.with_name(model_path.name + ".data").exists():
-        raise BadInput(f"{model_path.name} keeps its weights in a separate .data file; re-save it as one file "
-                       "(models under 2 GB) before publishing")
+    if model_path.suffix not in PUBLISHABLE_SUFFIXES:
+        raise BadInput(f"{model_path.name}: only model files ({', '.join(PUBLISHABLE_SUFFIXES)}) can be published; "
+                       "a model that is a folder (.mlpackage) cannot be published yet")
+    companions = companion_files(model_path)
     if not is_golden(golden):
         raise BadInput(f"golden file {str(golden)!r} not found or not a golden .npz; make one with "
                        "edgeship check --save-golden")
@@ -75,17 +101,25 @@ def publish_model(repo: ShipRepository, model_path: str | Path, golden: str | Pa
     check_name("channel", channel)
     folder = f"models/{name}/{version}"
     target = f"{folder}/{model_path.name}"
+    files = {f.name: f"{folder}/{f.name}" for f in companions}
+    if "golden.npz" in files:
+        raise BadInput(f"{model_path.name}: a companion file named golden.npz clashes with the release's golden file")
     existing = repo.targets()
-    if target in existing or f"{folder}/golden.npz" in existing:
+    if any(t in existing for t in (target, f"{folder}/golden.npz", *files.values())):
         raise BadInput(f"{name} {version} is already published; give a new --version")
     custom = release_metadata(model_path, name, version, f"{folder}/golden.npz", runtime, precision,
-                              list(gates or DEFAULT_GATES), latency_budget_ms, min_agent_version or __version__)
+                              list(gates or DEFAULT_GATES), latency_budget_ms, min_agent_version or __version__,
+                              files=files)
     previous = repo.channel(channel)["models"].get(name)
-    repo.add_targets({target: (model_path, custom), f"{folder}/golden.npz": (golden, {"edgeship": {
-        "kind": "golden", "model": target}})}, {channel: {name: target}})
+    new_targets = {target: (model_path, custom), f"{folder}/golden.npz": (golden, {"edgeship": {
+        "kind": "golden", "model": target}})}
+    for f in companions:
+        new_targets[files[f.name]] = (f, {"edgeship": {"kind": "companion", "model": target}})
+    repo.add_targets(new_targets, {channel: {name: target}})
     return {"name": name, "version": version, "channel": channel, "target": target, "previous": previous,
             "runtime": runtime, "precision": precision, "sha256": custom["edgeship"]["sha256"],
-            "latency_budget_ms": latency_budget_ms, "gates": custom["edgeship"]["gates"]}
+            "latency_budget_ms": latency_budget_ms, "gates": custom["edgeship"]["gates"],
+            "files": sorted(files)}
 
 
 def chosen_variants(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:

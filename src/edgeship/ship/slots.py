@@ -137,14 +137,16 @@ class SlotDir:
             return None
 
     def slot_intact(self, slot: str) -> bool:
-        """True when the slot's manifest exists and its model file has the recorded sha256."""
+        """True when the slot's manifest exists and its files have their recorded sha256 (the model
+        file's is the release's ``sha256`` unless the manifest lists every file under ``files``)."""
         from edgeship.core.artifact import file_sha256
 
         m = self.manifest(slot)
         if not m:
             return False
-        f = self.slot_path(slot) / m["model"]
-        return f.is_file() and file_sha256(f) == m["sha256"]
+        files = m.get("files") or {m["model"]: m["sha256"]}
+        folder = self.slot_path(slot)
+        return all((folder / name).is_file() and file_sha256(folder / name) == sha for name, sha in files.items())
 
     # -- staging ---------------------------------------------------------------------------------
     def stage(self, slot: str, files: dict[str, Path], manifest: dict[str, Any], checkpoint: Any = None) -> Path:
