@@ -107,3 +107,17 @@ def test_missing_weights_file_is_bad_input(tmp_path):
     _, g1 = _external(tmp_path / "v1", seed=0)
     with pytest.raises(BadInput, match=r"m\.bin"):
         publish_model(repo, tmp_path / "m.xml", g1, "stable", "1.0.0", name="x")
+
+
+@pytest.mark.parametrize("location", ["../outside.data", "/etc/hostname", ".."])
+def test_external_data_outside_the_model_folder_is_refused(tmp_path, location):
+    model, golden = _external(tmp_path / "v1", seed=0)
+    proto = onnx.load(str(model), load_external_data=False)
+    for t in proto.graph.initializer:
+        for e in t.external_data:
+            if e.key == "location":
+                e.value = location
+    onnx.save(proto, str(model))
+    repo = init_repo(tmp_path / "repo", RepoConfig())
+    with pytest.raises(BadInput, match="must be a file beside it"):
+        publish_model(repo, model, golden, "stable", "1.0.0", name="x")

@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 from edgeship.core.config import Config
 from edgeship.core.errors import BadInput
-from edgeship.ship.slots import SlotDir, active_model, record_crash
+from edgeship.ship.slots import SlotDir, active_model, plain_file_name, record_crash
 
 __all__ = ["Agent", "AgentConfig", "active_model", "record_crash"]
 
@@ -325,7 +325,7 @@ class Agent:
         """Signed target info of each companion file the model's metadata lists (name → info)."""
         out = {}
         for name, path in (meta.get("files") or {}).items():
-            if "/" in name or name in ("golden.npz", "manifest.json", target.rpartition("/")[2]):
+            if not plain_file_name(name) or name in ("golden.npz", "manifest.json", target.rpartition("/")[2]):
                 raise UpdateFailed("rejected", f"{target}: companion file name {name!r} is not allowed")
             ci = updater.get_targetinfo(path)
             if ci is None:

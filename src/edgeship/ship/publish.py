@@ -23,6 +23,7 @@ from typing import Any
 
 from edgeship.core.errors import BadInput
 from edgeship.ship.repository import ShipRepository, check_name
+from edgeship.ship.slots import plain_file_name
 
 LATENCY_BUDGET_FACTOR = 3.0  # budget = 3 × the p99 measured when the model was benchmarked...
 LATENCY_BUDGET_FLOOR_MS = 1.0  # ...but not under 1 ms, where scheduling noise outweighs the model
@@ -54,11 +55,10 @@ def companion_files(model_path: Path) -> list[Path]:
         names = sorted({e.value for t in proto.graph.initializer
                         if t.data_location == onnx.TensorProto.EXTERNAL for e in t.external_data
                         if e.key == "location"})
-        files = [model_path.parent / n for n in names]
-        for f in files:
-            if "/" in f.relative_to(model_path.parent).as_posix() or not f.is_file():
-                raise BadInput(f"{model_path.name}: its external data {f.name!r} must lie beside it, in one folder")
-        return files
+        for n in names:  # a location outside the model's folder is refused, not followed
+            if not plain_file_name(n) or not (model_path.parent / n).is_file():
+                raise BadInput(f"{model_path.name}: its external data {n!r} must be a file beside it, in its folder")
+        return [model_path.parent / n for n in names]
     return []
 
 

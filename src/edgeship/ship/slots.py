@@ -34,6 +34,11 @@ STATE = "state.json"
 SLOTS = ("a", "b")
 
 
+def plain_file_name(name: str) -> bool:
+    """A file name with no folder part: safe to join to a folder on a publisher or a device."""
+    return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name
+
+
 def fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY)
     try:
