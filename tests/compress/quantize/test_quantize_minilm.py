@@ -36,4 +36,8 @@ def test_minilm_smoothed_int8_meets_the_gate_on_held_out_sentences(minilm: Path,
     # the exported graph is fused (attention of all 6 layers) so ORT runs its integer attention kernel
     fused = smoothed.facts["transformer_fusion"]["fused_ops"]
     assert fused["Attention"] == 6 and fused["EmbedLayerNormalization"] == 1
+    # fusion is checked against the unfused graph, on synthetic tokens when no calibration data is given
+    for m in (smoothed, plain):
+        parity = m.facts["transformer_fusion"]["parity"]
+        assert parity["samples"] == 4 and parity["rel_err_max"] < 1e-3
     assert any(n.op_type == "QAttention" for n in onnx.load(str(smoothed.path), load_external_data=False).graph.node)

@@ -28,7 +28,9 @@ def prepared(src: Path, ctx: Any, fuse: bool, pre_process: bool = True) -> tuple
     current = named
     if fuse and graph.is_transformer(model):
         fused = ctx.tmp(f"fused-{len(ctx.cache)}.onnx")
-        feeds = ctx.calib.samples[:4] if ctx.calib is not None else None
+        # the fused graph must compute what the input did: checked on calibration samples, or
+        # without them on synthetic tokens (the fuser only knows patterns, not this model)
+        feeds = ctx.calib.samples[:4] if ctx.calib is not None else synthetic_feeds(model)
         info = graph.optimize_transformer(current, fused, feeds)
         facts["transformer_fusion"] = info
         if info.get("fused"):
@@ -46,6 +48,17 @@ def prepared(src: Path, ctx: Any, fuse: bool, pre_process: bool = True) -> tuple
         current = pp
     ctx.cache[key] = (current, facts)
     return current, facts
+
+
+def synthetic_feeds(model: Any, n: int = 4, length: int = 16) -> list[dict[str, Any]]:
+    """Random feeds from the graph's inputs (token ids, masks of ones), symbolic dims set to 1 × ``length``."""
+    from edgeship.core.data import load_data
+    from edgeship.core.onnx_file import io_spec
+
+    io = io_spec(model)
+    shapes = {t.name: tuple(d if isinstance(d, int) and d > 0 else (1 if i == 0 else length)
+                            for i, d in enumerate(t.shape)) for t in io.inputs}
+    return load_data("data:synthetic", io, limit=n, shapes=shapes).samples
 
 
 def wants_fusion(optimize: str, dynamic: bool) -> bool:
