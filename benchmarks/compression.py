@@ -3,7 +3,7 @@ against the baseline measured in the same run.
 
     .venv/bin/python benchmarks/compression.py                 # digits CNN + MiniLM
     .venv/bin/python benchmarks/compression.py --skip-minilm   # digits CNN only (about a minute)
-    .venv/bin/python benchmarks/compression.py --minilm-steps 600 --minilm-prune-steps 100
+    .venv/bin/python benchmarks/compression.py --skip-digits --quick   # MiniLM smoke test (a few steps)
 
 For each model and variant: parameters, MACs (torch-pruning's counter, per input row), ONNX file
 size, ONNX Runtime latency and accuracy, each with its ratio to the baseline.
@@ -12,10 +12,11 @@ size, ONNX Runtime latency and accuracy, each with its ratio to the baseline.
   batch 64; variants: 30/50/70% structured pruning + fine-tune, 50/80% unstructured sparsity +
   fine-tune, a distilled half-width student, QAT INT8/INT4 and PTQ INT8/INT4.
 - MiniLM (zoo:minilm): mean/min cosine to the PyTorch FP32 teacher on data:sentences:test (each
-  sentence tokenised alone), latency at batch 1 × sequence 32; variants: 30/50/70% structured pruning
-  (heads + MLP neurons, short fine-tune), 50/80% unstructured sparsity, the 3-layer distilled student
-  trained on data:sentences:calib plus sentences from standard-library docstrings of modules that
-  data:sentences does not use (never a test sentence).
+  sentence tokenised alone), latency at batch 1 × sequence 32; variants: the 3-layer distilled
+  student, 30/50/70% structured pruning (heads + MLP neurons) and 50/80% unstructured sparsity, each
+  fine-tuned by distillation to the teacher's embeddings. Training data: data:docstrings (the
+  library's corpus: ~120k sentences from docstrings of the installed Python code, data:sentences'
+  modules and every test sentence left out), batches of 32, linear warm-up and decay.
 
 Latency: every variant of a model runs in this one process in interleaved rounds (each variant
 once per round; best per-round 20th percentile; 2 threads), so load from other processes on a shared
@@ -26,11 +27,9 @@ Results: runs/compression/results.json and a Markdown table on stdout.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import sys
-import sysconfig
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -42,6 +41,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 
 THREADS = 2
+# MiniLM recipe (chosen by measurement, see README "Compression figures"): steps of batch 32 drawn from
+# data:docstrings, linear warm-up and decay, teacher embedding tables frozen.
+MINILM_STEPS = 2000
+MINILM_LAYERS = "3"
+MINILM_LR = 1e-3
+PRUNE_LR = 3e-4  # the pruned models start close to the teacher: a gentler fine-tune
+PRUNE_STEPS = 300
+SPARSE_STEPS = 100
+QUICK_STEPS = 20
 
 
 def log(msg: str) -> None:
@@ -118,7 +126,9 @@ def add_ratios(rows: list[dict[str, Any]], latency: dict[str, float]) -> None:
 
 
 def markdown(title: str, rows: list[dict[str, Any]], metric_cols: list[str], batch_note: str) -> str:
-    head = ["variant", "params (×)", "MACs (×)", "size KB (×)", f"ORT ms {batch_note} (×)", *metric_cols, "note"]
+    trained = any(r.get("train_s") is not None for r in rows)
+    head = ["variant", "params (×)", "MACs (×)", "size KB (×)", f"ORT ms {batch_note} (×)", *metric_cols,
+            *(["train s"] if trained else []), "note"]
     lines = [f"### {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     def cell(r: dict[str, Any], key: str, fmt: str) -> str:
         v, ratio = r.get(key), r.get(f"{key}_ratio")
@@ -133,8 +143,13 @@ def markdown(title: str, rows: list[dict[str, Any]], metric_cols: list[str], bat
             mets.append("–" if v is None else (f"{v:.2f}" if c == "accuracy" else f"{v:.4f}"))
         lines.append("| " + " | ".join([r["variant"], cell(r, "params", "{:,}"), cell(r, "macs", "{:,}"),
                                         f"{r['size_bytes'] / 1024:.1f} ({r.get('size_bytes_ratio', 1):.2f})",
-                                        cell(r, "latency_ms", "{:.3f}"), *mets, r["note"]]) + " |")
+                                        cell(r, "latency_ms", "{:.3f}"), *mets,
+                                        *([_seconds(r.get("train_s"))] if trained else []), r["note"]]) + " |")
     return "\n".join(lines)
+
+
+def _seconds(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f}"
 
 
 # -- digits ----------------------------------------------------------------------------------------
@@ -204,31 +219,8 @@ def digits(work: Path, epochs: int, quick: bool) -> dict[str, Any]:
 
 
 # -- MiniLM ----------------------------------------------------------------------------------------
-def docstring_corpus(path: Path, exclude: set[str], modules_used: tuple[str, ...]) -> int:
-    """Sentences from docstrings of standard-library modules that data:sentences does not read."""
-    from edgeship.zoo import data as zoo_data
-
-    stdlib = Path(sysconfig.get_paths()["stdlib"])
-    found: set[str] = set()
-    for f in sorted(stdlib.glob("*.py")) + sorted(stdlib.glob("*/__init__.py")):
-        mod = f.stem if f.name != "__init__.py" else f.parent.name
-        if mod in modules_used or mod.split(".")[0] in {m.split(".")[0] for m in modules_used} or mod.startswith("_"):
-            continue
-        try:
-            tree = ast.parse(f.read_text(encoding="utf-8"))
-        except (SyntaxError, UnicodeDecodeError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-                doc = ast.get_docstring(node)
-                for s in zoo_data._prose_sentences(doc or ""):
-                    if 6 <= len(s) <= 200 and s not in exclude:
-                        found.add(s)
-    path.write_text("\n".join(sorted(found)) + "\n", encoding="utf-8")
-    return len(found)
-
-
-def minilm(work: Path, steps: int, prune_steps: int, quick: bool, lr: float) -> dict[str, Any]:
+def minilm(work: Path, steps: int, prune_steps: int, sparse_steps: int, quick: bool, lr: float,
+           layers: str) -> dict[str, Any]:
     import torch
 
     from edgeship.compress import common
@@ -237,57 +229,61 @@ def minilm(work: Path, steps: int, prune_steps: int, quick: bool, lr: float) -> 
     from edgeship.compress.qat import evaluate_onnx
     from edgeship.core.data import load_data
     from edgeship.export.exporter import export
-    from edgeship.zoo import data as zoo_data
     from edgeship.zoo.base import load_zoo
 
     torch.set_num_threads(THREADS)
     src = load_zoo("minilm")
     test = load_data("data:sentences:test", src.io)
-    calib = load_data("data:sentences:calib", src.io)
-    splits = zoo_data.sentence_splits()
-    corpus = work / "minilm-corpus.txt"
-    n = docstring_corpus(corpus, set(splits["test"]) | set(splits["calib"]), zoo_data.SENTENCE_MODULES)
-    log(f"minilm: {n} training sentences from other stdlib docstrings + {len(calib)} calib sentences")
+    t0 = time.perf_counter()
+    corpus = common.load_training_data("data:docstrings", src)  # the library's corpus, tokenised once
+    log(f"minilm: data:docstrings, {corpus.rows} training sentences ({time.perf_counter() - t0:.0f} s)")
     base_params = common.count_params(src.module)
     base_macs = common.count_macs(src.module, src.example_inputs)
     rows: list[dict[str, Any]] = []
     paths: dict[str, Path] = {}
 
-    def add(name: str, path: Path, params: int | None, macs: int | None, note: str, t0: float) -> None:
+    def add(name: str, path: Path, params: int | None, macs: int | None, note: str, t0: float,
+            train_s: float | None = None) -> None:
         metrics = evaluate_onnx(path, src, test)
-        rows.append(row(name, path, params, macs, metrics, note, time.perf_counter() - t0))
+        rows.append({**row(name, path, params, macs, metrics, note, time.perf_counter() - t0),
+                     "train_s": None if train_s is None else round(train_s, 1)})
         paths[name] = path
-        log(f"minilm {name}: cosine mean {metrics['cosine_mean']:.4f} min {metrics['cosine_min']:.4f}")
+        log(f"minilm {name}: cosine mean {metrics['cosine_mean']:.4f} min {metrics['cosine_min']:.4f}"
+            + (f", trained {train_s:.0f} s" if train_s is not None else ""))
+
+    def fine_tune(ratio: float, mode: str, n_steps: int) -> tuple[PruneConfig, Any]:
+        # The fine-tune is distillation: the pruned model learns the unpruned model's embeddings.
+        cfg = PruneConfig(ratio=ratio, mode=mode, finetune_epochs=1 if n_steps else 0, max_steps=n_steps or None,
+                          lr=PRUNE_LR, schedule="linear", warmup=0.06)
+        return cfg, corpus if n_steps else None
 
     t0 = time.perf_counter()
     export(src, work / "minilm-fp32.onnx")
     add("baseline FP32", work / "minilm-fp32.onnx", base_params, base_macs, "zoo:minilm (6 layers)", t0)
     t0 = time.perf_counter()
-    r = distill(src, DistillConfig(student="layers=3", epochs=100, max_steps=steps, lr=lr, batch_size=32,
-                                   text=(str(corpus),)),
-                data=calib, out=work / "minilm-student-l3.onnx", quiet=True, fresh=True)
-    add(f"distilled layers=3 ({steps} steps)", r.model.path, r.report["params"]["student"],
-        r.report["macs"]["student"], f"layers {r.report['kept_layers']} of 6, hidden-state matching", t0)
+    r = distill(src, DistillConfig(student=f"layers={layers}", epochs=1, max_steps=steps, lr=lr),
+                data=corpus, out=work / "minilm-student-l3.onnx", quiet=True, fresh=True)
+    add(f"distilled layers={layers} ({steps} steps)", r.model.path, r.report["params"]["student"],
+        r.report["macs"]["student"], f"teacher layers {r.report['kept_layers']} of 6", t0, r.report["train"]["seconds"])
     for ratio in (0.3, 0.5, 0.7):
         t0 = time.perf_counter()
-        cfg = PruneConfig(ratio=ratio, finetune_epochs=1 if prune_steps else 0, max_steps=prune_steps or None,
-                          lr=1e-4)
-        r = prune(src, cfg, data=calib if prune_steps else None, out=work / f"minilm-prune{int(ratio * 100)}.onnx",
-                  quiet=True, fresh=True)
-        add(f"structured {int(ratio * 100)}% ({prune_steps} steps)", r.model.path, r.report["params"]["after"],
-            r.report["macs"]["after"], "heads + MLP neurons", t0)
+        cfg, data = fine_tune(ratio, "structured", prune_steps)
+        r = prune(src, cfg, data=data, out=work / f"minilm-prune{int(ratio * 100)}.onnx", quiet=True, fresh=True)
+        add(f"structured {int(ratio * 100)}% + {prune_steps} steps", r.model.path, r.report["params"]["after"],
+            r.report["macs"]["after"], "heads + MLP neurons", t0, (r.report["finetune"] or {}).get("seconds"))
     for ratio in (0.5, 0.8):
         t0 = time.perf_counter()
-        r = prune(src, PruneConfig(ratio=ratio, mode="unstructured"),
-                  out=work / f"minilm-sparse{int(ratio * 100)}.onnx", quiet=True, fresh=True)
-        add(f"unstructured {int(ratio * 100)}%", r.model.path, r.report["params"]["after"], r.report["macs"]["after"],
-            f"sparsity {r.report['sparsity']['sparsity']:.2f}, dense shapes", t0)
+        cfg, data = fine_tune(ratio, "unstructured", sparse_steps)
+        r = prune(src, cfg, data=data, out=work / f"minilm-sparse{int(ratio * 100)}.onnx", quiet=True, fresh=True)
+        add(f"unstructured {int(ratio * 100)}% + {sparse_steps} steps", r.model.path, r.report["params"]["after"],
+            r.report["macs"]["after"], f"sparsity {r.report['sparsity']['sparsity']:.2f}, dense shapes", t0,
+            (r.report["finetune"] or {}).get("seconds"))
     feeds = test.batch(1, 32)
     log("minilm: timing at batch 1 × seq 32, interleaved")
     latency, noise = timed(paths, feeds, quick)
     add_ratios(rows, latency)
-    return {"model": "zoo:minilm", "eval": "data:sentences:test", "batch": 1, "seq": 32, "rows": rows,
-            "control_ratio": noise,
+    return {"model": "zoo:minilm", "eval": "data:sentences:test", "train_data": "data:docstrings",
+            "train_rows": corpus.rows, "batch": 1, "seq": 32, "rows": rows, "control_ratio": noise,
             "not_run": {"QAT/PTQ INT8/INT4": "not run for MiniLM in this benchmark: on this CPU INT4 is not faster "
                         "(ENVIRONMENT.md) and static INT8 of every op fails the cosine gate; see "
                         "benchmarks/quantization.py for MiniLM PTQ, and the digits rows for QAT vs PTQ"}}
@@ -297,12 +293,19 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/compression", help="work folder (default runs/compression)")
     p.add_argument("--digits-epochs", type=int, default=10, help="fine-tune/distill epochs for the digits CNN")
-    p.add_argument("--minilm-steps", type=int, default=300, help="distillation steps for the MiniLM student")
-    p.add_argument("--minilm-lr", type=float, default=3e-4, help="distillation learning rate for MiniLM")
-    p.add_argument("--minilm-prune-steps", type=int, default=0, help="fine-tune steps after pruning MiniLM")
+    p.add_argument("--minilm-steps", type=int, default=None,
+                   help=f"distillation steps for the MiniLM student (default {MINILM_STEPS}; --quick {QUICK_STEPS})")
+    p.add_argument("--minilm-layers", default=MINILM_LAYERS, help=f"student layers (default {MINILM_LAYERS})")
+    p.add_argument("--minilm-lr", type=float, default=MINILM_LR,
+                   help=f"peak distillation learning rate (default {MINILM_LR:g}; pruning fine-tunes use {PRUNE_LR:g})")
+    p.add_argument("--minilm-prune-steps", type=int, default=None,
+                   help=f"distillation fine-tune steps after structured pruning (default {PRUNE_STEPS}; "
+                        f"--quick {QUICK_STEPS})")
+    p.add_argument("--minilm-sparse-steps", type=int, default=None,
+                   help=f"fine-tune steps after unstructured pruning (default {SPARSE_STEPS}; --quick {QUICK_STEPS})")
     p.add_argument("--skip-minilm", action="store_true")
     p.add_argument("--skip-digits", action="store_true")
-    p.add_argument("--quick", action="store_true", help="fewer timing rounds")
+    p.add_argument("--quick", action="store_true", help="smoke test: few training steps, fewer timing rounds")
     args = p.parse_args(argv)
     work = Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
@@ -314,7 +317,13 @@ def main(argv: list[str] | None = None) -> int:
                                ["accuracy", "top1_agreement"], "b64")
                       + f"\n\nbaseline timed twice: second/first = {results['digits']['control_ratio']}")
     if not args.skip_minilm:
-        results["minilm"] = minilm(work, args.minilm_steps, args.minilm_prune_steps, args.quick, args.minilm_lr)
+        def steps(given: int | None, default: int) -> int:
+            return given if given is not None else (min(default, QUICK_STEPS) if args.quick else default)
+
+        results["minilm"] = minilm(work, steps(args.minilm_steps, MINILM_STEPS),
+                                   steps(args.minilm_prune_steps, PRUNE_STEPS),
+                                   steps(args.minilm_sparse_steps, SPARSE_STEPS), args.quick, args.minilm_lr,
+                                   args.minilm_layers)
         tables.append(markdown("MiniLM — cosine to PyTorch FP32 on data:sentences:test", results["minilm"]["rows"],
                                ["cosine_mean", "cosine_min"], "b1×s32")
                       + f"\n\nbaseline timed twice: second/first = {results['minilm']['control_ratio']}")

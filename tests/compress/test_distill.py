@@ -22,6 +22,13 @@ def bert():
     return tiny_bert_source(layers=4, heads=4, hidden=32, init=0.2)
 
 
+def test_layer_students_keep_the_first_and_the_last_block():
+    from edgeship.compress.distill import evenly_spaced
+
+    assert evenly_spaced(3, 6) == [0, 3, 5]
+    assert evenly_spaced(2, 4) == [0, 3] and evenly_spaced(1, 6) == [5] and evenly_spaced(4, 12) == [0, 4, 7, 11]
+
+
 def test_student_specs_parse():
     assert parse_student("layers=3") == ("layers", "3")
     assert parse_student("width=0.5") == ("width", "0.5")
@@ -38,7 +45,10 @@ def test_layer_student_copies_evenly_spaced_blocks_and_learns_the_embeddings(ber
         result = distill(bert, DistillConfig(student="layers=2", epochs=3, lr=3e-3, batch_size=16), data=data,
                          eval_data=held_out, out=tmp_path / "student.onnx", quiet=True)
     rep = result.report
-    assert rep["kept_layers"] == [0, 2]
+    assert rep["kept_layers"] == [0, 3]  # first and last kept
+    assert rep["frozen"] == ["bert.embeddings.word_embeddings", "bert.embeddings.position_embeddings",
+                             "bert.embeddings.token_type_embeddings"]
+    assert rep["config"]["schedule"] == "linear"
     student_layers = result.source.module.bert.encoder.layer
     teacher_layers = bert.module.bert.encoder.layer
     assert len(student_layers) == 2 and len(teacher_layers) == 4  # the teacher is left alone
@@ -119,3 +129,33 @@ def test_text_files_feed_a_tokenizer_model(bert, tmp_path):
     with one_torch_thread():
         result = distill(src, DistillConfig(student="layers=2", epochs=1, text=(str(text),)), quiet=True)
     assert result.report["rows"] == 20 and result.report["train"]["steps"] == 1
+
+
+def test_training_on_the_held_out_set_is_refused(bert):
+    held_out = token_dataset(8, seed=1)
+    with pytest.raises(BadInput, match="held-out set"):
+        distill(bert, DistillConfig(student="layers=2"), data=held_out, eval_data=held_out, quiet=True)
+
+
+def test_text_is_tokenised_in_chunks_like_one_sentence_at_a_time():
+    """A fast tokenizer reads the corpus in chunks; each sentence still comes out alone, unpadded."""
+    import dataclasses
+
+    import torch
+
+    from edgeship.compress import common
+    from edgeship.zoo.models import tokenizer
+
+    tok = tokenizer()
+    names = ("input_ids", "attention_mask", "token_type_ids")
+    src = dataclasses.replace(tiny_bert_source(layers=2), extra={"tokenizer": tok},
+                              example_inputs={n: torch.zeros(1, 4, dtype=torch.int64) for n in names})
+    sentences = ["Deprecated.", "Return the list of offsets.", "Write text at the current turtle position, slowly."]
+    ds = common.text_dataset(src, sentences, "t")
+    for text, sample in zip(sentences, ds.samples, strict=True):
+        alone = tok(text, return_tensors="np")
+        assert sorted(sample) == sorted(names)
+        for n in names:
+            assert sample[n].dtype == np.int64 and sample[n].tolist() == alone[n].tolist()
+    with pytest.raises(BadInput, match="no tokenizer"):
+        common.load_training_data("data:docstrings", tiny_bert_source(layers=2))

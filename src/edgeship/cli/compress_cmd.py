@@ -14,7 +14,9 @@ from typing import Any
 OUTPUT_HELP = ("output file: X.onnx exports to ONNX (parity-checked against the compressed torch module); "
                "X.pt2 saves a torch.export program (load it again as a source). Training checkpoints "
                "(safetensors) go to X.ckpt/ beside it; rerunning an interrupted command resumes from them")
-DATA_HELP = ("training data: data:digits-train (labelled digits TRAIN split), data:NAME[:SPLIT] "
+DATA_HELP = ("training data: data:digits-train (labelled digits TRAIN split), data:docstrings (~120k English "
+             "sentences from installed docstrings, no data:sentences test sentence; for text models), "
+             "data:NAME[:SPLIT] "
              "(data:sentences:calib, data:digits-calib, ...), an .npz with arrays named like the inputs and an "
              "optional 'labels' array, or a folder of .npy files")
 
@@ -33,13 +35,20 @@ examples:
 """
 
 DISTILL_EPILOG = """\
-Students: layers=N (the teacher with N of its repeated blocks, evenly spaced, copied from it),
-layers=0,2,4 (those blocks), width=F (every prunable channel group / head at fraction F), or a model
-source with the teacher's inputs (net.py:factory, zoo:NAME, model.pt2), trained from its own weights.
-Classifiers learn soft targets (KL on logits / T, scaled by T²) plus hard labels (weight 1 - alpha)
-when the data has them; embedding models learn the teacher's embeddings (1 - cosine + MSE).
+Students: layers=N (the teacher with N of its repeated blocks, evenly spaced with the first and the
+last kept, copied from it; their embedding tables stay frozen), layers=0,2,4 (those blocks), width=F
+(every prunable channel group / head at fraction F), or a model source with the teacher's inputs
+(net.py:factory, zoo:NAME, model.pt2), trained from its own weights. Classifiers learn soft targets
+(KL on logits / T, scaled by T²) plus hard labels (weight 1 - alpha) when the data has them;
+embedding models learn the teacher's embeddings (1 - cosine + MSE) and, for layers=N students, each
+kept block learns the output of the teacher block it stands for (--hidden-weight). The learning rate
+warms up over --warmup of the steps, then decays linearly to 0 (--schedule). Text batches group
+sentences of similar length.
 
 examples:
+  # the MiniLM recipe of the README's compression figures (2000 steps of 32 sentences):
+  edgeship distill --teacher zoo:minilm --student layers=3 --data data:docstrings --max-steps 2000 \\
+      -o minilm-l3.onnx
   edgeship distill --teacher zoo:minilm --student layers=3 --data data:sentences:calib --text corpus.txt \\
       --epochs 3 -o minilm-l3.onnx
   edgeship distill --teacher zoo:digits-cnn --student width=0.5 --data data:digits-train -o digits-w50.onnx
@@ -82,6 +91,7 @@ def register(sub: Any) -> None:
     p.add_argument("--finetune-epochs", type=int, default=0, metavar="N",
                    help="fine-tune N epochs on --data, learning from the unpruned model (and labels)")
     _add_training_args(p, data_required=False, lr=1e-3)
+    _add_schedule_args(p, schedule="constant", warmup=0.0)
     _add_common(p)
     p.set_defaults(func=run_prune)
 
@@ -97,7 +107,13 @@ def register(sub: Any) -> None:
     d.add_argument("--alpha", type=float, default=None, metavar="A",
                    help="weight of the teacher term; 1-A weights hard labels (default: 0.5 with labels, else 1)")
     d.add_argument("--epochs", type=int, default=3, metavar="N", help="training epochs (default 3)")
-    _add_training_args(d, data_required=False, lr=1e-4)
+    d.add_argument("--hidden-weight", type=float, default=1.0, metavar="W",
+                   help="layers=N students: weight of matching each kept block's output to the teacher block it "
+                        "stands for (default 1; 0 turns it off)")
+    d.add_argument("--train-embeddings", action="store_true",
+                   help="also train the embedding tables copied from the teacher (default: frozen)")
+    _add_training_args(d, data_required=False, lr=1e-3)
+    _add_schedule_args(d, schedule="linear", warmup=0.06)
     _add_common(d)
     d.set_defaults(func=run_distill)
 
@@ -126,6 +142,14 @@ def _add_training_args(p: argparse.ArgumentParser, data_required: bool, lr: floa
     p.add_argument("--fresh", action="store_true", help="ignore checkpoints of an earlier run; start over")
 
 
+def _add_schedule_args(p: argparse.ArgumentParser, schedule: str, warmup: float) -> None:
+    p.add_argument("--schedule", default=schedule, choices=["constant", "linear", "cosine"],
+                   help=f"learning rate after the warm-up: constant, or decayed to 0 linearly or along a cosine "
+                        f"(default {schedule})")
+    p.add_argument("--warmup", type=float, default=warmup, metavar="F",
+                   help=f"fraction of the steps over which the rate ramps up from 0 (default {warmup:g})")
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT", help=OUTPUT_HELP)
     p.add_argument("--trust-pickle", action="store_true",
@@ -145,7 +169,8 @@ def run_prune(args: argparse.Namespace) -> int:
 
     config = PruneConfig(ratio=args.ratio, importance=args.importance, mode=args.mode, heads=not args.head_dims,
                          keep=tuple(args.keep), round_to=args.round_to, finetune_epochs=args.finetune_epochs,
-                         lr=args.lr, batch_size=args.batch_size, max_steps=args.max_steps, seed=args.seed)
+                         lr=args.lr, batch_size=args.batch_size, max_steps=args.max_steps, seed=args.seed,
+                         schedule=args.schedule, warmup=args.warmup)
     result = prune(_source(args, args.source), config, data=args.data, out=args.output, eval_data=args.eval_data,
                    quiet=args.quiet, fresh=args.fresh)
     return _finish(args, result)
@@ -156,7 +181,8 @@ def run_distill(args: argparse.Namespace) -> int:
 
     config = DistillConfig(student=args.student, temperature=args.temperature, alpha=args.alpha, epochs=args.epochs,
                            lr=args.lr, batch_size=args.batch_size, max_steps=args.max_steps, text=tuple(args.text),
-                           seed=args.seed)
+                           hidden_weight=args.hidden_weight, schedule=args.schedule, warmup=args.warmup,
+                           freeze_embeddings=not args.train_embeddings, seed=args.seed)
     result = distill(_source(args, args.teacher), config, data=args.data, out=args.output,
                      eval_data=args.eval_data, quiet=args.quiet, fresh=args.fresh)
     return _finish(args, result)

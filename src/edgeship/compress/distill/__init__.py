@@ -4,8 +4,8 @@ Classifiers learn the teacher's temperature-scaled soft targets (KL · T²) plus
 the data has them (weighted ``1 - alpha``); embedding models learn the teacher's embeddings
 (1 − cosine + MSE). The student is given by a *spec*:
 
-- ``layers=3`` — the teacher with 3 of its repeated blocks (evenly spaced: 0,2,4 of 6), weights
-  copied from the teacher; ``layers=0,2,4`` names them;
+- ``layers=3`` — the teacher with 3 of its repeated blocks (evenly spaced, first and last kept: 0,3,5
+  of 6), weights copied from the teacher; ``layers=0,2,4`` names them;
 - ``width=0.5`` — the teacher with every prunable channel group / attention head / MLP layer at half
   width (structured magnitude pruning), weights copied from the kept channels;
 - anything else is a model source (``net.py:factory``, ``zoo:NAME``, ``model.pt2``) with the
@@ -35,12 +35,17 @@ class DistillConfig(Config):
     temperature: float = 4.0
     alpha: float | None = None  # weight of the teacher term; 1 - alpha weights hard labels (None: auto)
     epochs: int = 3
-    lr: float = 1e-4
+    lr: float = 1e-3  # peak rate; MiniLM layers=3, 200 steps: 1e-3 → cosine 0.898, 3e-4 → 0.887
     batch_size: int = 32
     max_steps: int | None = None
     text: tuple[str, ...] = ()  # extra training text files (one sentence per line) for text models
     hidden_weight: float = 1.0  # layers=N students: weight of matching each kept block's output to the
     #                             teacher block it stands for (normalised MSE); 0 turns it off
+    schedule: str = "linear"  # learning rate: linear warm-up, then this decay (constant, linear, cosine)
+    warmup: float = 0.06  # fraction of the steps spent warming up
+    freeze_embeddings: bool = True  # teacher-initialised students keep the teacher's embedding tables:
+    #                                 same input space as the teacher, and each step updates 11.7M fewer
+    #                                 weights for MiniLM (its word table is 2/3 of a 3-layer student)
     seed: int = 0
 
     def validate(self) -> None:
@@ -58,6 +63,9 @@ class DistillConfig(Config):
             raise BadInput(f"max_steps {self.max_steps} must be at least 1")
         if self.hidden_weight < 0:
             raise BadInput(f"hidden_weight {self.hidden_weight} must be 0 or more")
+        from edgeship.compress.train import check_schedule
+
+        check_schedule(self.schedule, self.warmup)
         parse_student(self.student)  # fails early on a malformed layers=/width= spec
 
 
@@ -93,6 +101,16 @@ def repeated_blocks(module: Any) -> tuple[str, Any]:
     return best
 
 
+def evenly_spaced(count: int, total: int) -> list[int]:
+    """``count`` of ``total`` block indices, evenly spaced from the first to the last: 0,3,5 of 6.
+
+    The last block stays because it writes what the embedding pools: on MiniLM (200 steps, same
+    recipe, held-out mean cosine) 0,3,5 reached 0.887, 1,3,5 0.880 and 0,2,4 only 0.754."""
+    if count == 1:
+        return [total - 1]
+    return [int(i * (total - 1) / (count - 1) + 0.5) for i in range(count)]
+
+
 @STUDENTS.register("layers")
 def _fewer_layers(teacher: Any, value: str) -> Any:
     import copy
@@ -110,7 +128,7 @@ def _fewer_layers(teacher: Any, value: str) -> Any:
         count = parts[0]
         if not 1 <= count < total:
             raise BadInput(f"student layers={count}: the teacher has {total} blocks in {name!r}; give 1 to {total - 1}")
-        keep = [i * total // count for i in range(count)]  # evenly spaced from the bottom: 0,2,4 of 6
+        keep = evenly_spaced(count, total)
     else:
         keep = parts
         bad = [i for i in keep if not 0 <= i < total]
@@ -175,6 +193,29 @@ def _check_shapes(teacher: Any, student: Any) -> None:
                        "a student must produce the teacher's output shape")
 
 
+def _same_rows(a: Any, b: Any) -> bool:
+    """Whether two data sets hold the same rows (data:sentences without a split is its test split)."""
+    import numpy as np
+
+    if a.rows != b.rows or len(a.samples) != len(b.samples):
+        return False
+    return all(sorted(x) == sorted(y) and all(np.array_equal(x[k], y[k]) for k in x)
+               for x, y in zip(a.samples, b.samples, strict=True))
+
+
+def freeze_embedding_tables(module: Any) -> list[str]:
+    """Stop training every ``nn.Embedding`` of a teacher-initialised student (token, position, type
+    tables); returns their names."""
+    import torch
+
+    frozen = []
+    for name, m in module.named_modules():
+        if isinstance(m, torch.nn.Embedding):
+            m.weight.requires_grad_(False)
+            frozen.append(name)
+    return frozen
+
+
 class HiddenStateMatch:
     """For a ``layers=`` student: student block j learns the output of the teacher block it replaces
     (the last teacher block before the next kept one), as in DistilBERT/TinyBERT layer mapping.
@@ -231,15 +272,21 @@ def distill(teacher: Any, config: DistillConfig, data: Any = None, out: str | Pa
     ds = common.load_training_data(data, src, text_files=config.text) if data is not None else \
         common.text_dataset(src, [s for f in config.text for s in train.read_text_file(f)], "+".join(config.text))
     alpha = train.resolve_alpha(config.alpha, src.task, ds)
+    ev = common.eval_dataset(src, eval_data)
+    if ev is not None and _same_rows(ds, ev):
+        raise BadInput(f"training data {ds.name!r} is the held-out set the student is judged on; train on other "
+                       "data (e.g. data:sentences:calib or data:docstrings for text models)")
     train.seed_everything(config.seed)
     student, info = build_student(src, config.student)
+    if config.freeze_embeddings and info["initialised_from"] == "the teacher":
+        info["frozen"] = freeze_embedding_tables(student)
     teacher_module = src.module.eval()
     before = {"params": common.count_params(teacher_module),
               "macs": common.count_macs(teacher_module, src.example_inputs)}
-    start = common.evaluate_torch(common.clone_source(src, student, "+student"), src,
-                                  common.eval_dataset(src, eval_data))
+    start = common.evaluate_torch(common.clone_source(src, student, "+student"), src, ev)
     settings = train.TrainSettings(epochs=config.epochs, lr=config.lr, batch_size=config.batch_size, seed=config.seed,
-                                   max_steps=config.max_steps, temperature=config.temperature, alpha=alpha)
+                                   max_steps=config.max_steps, temperature=config.temperature, alpha=alpha,
+                                   schedule=config.schedule, warmup=config.warmup, bucket=True)
     ckpt = common.default_checkpoint_dir(out_path, "distill")
     if fresh and ckpt is not None and ckpt.exists():
         shutil.rmtree(ckpt)
@@ -264,7 +311,6 @@ def distill(teacher: Any, config: DistillConfig, data: Any = None, out: str | Pa
                  "ratio": round(after["macs"] / before["macs"], 4) if before["macs"] and after["macs"] else None},
         "train": fit_report.to_dict(),
     }
-    ev = common.eval_dataset(src, eval_data)
     if ev is not None:
         report["eval"] = {"data": ev.name, "before_training": start,
                           **common.evaluate_torch(result_src, src, ev)}

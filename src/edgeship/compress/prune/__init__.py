@@ -42,9 +42,14 @@ class PruneConfig(Config):
     temperature: float = 4.0
     alpha: float | None = None  # teacher (unpruned model) weight in the fine-tune; None: auto
     max_steps: int | None = None
+    schedule: str = "constant"  # fine-tune learning rate after warm-up: constant, linear or cosine decay
+    warmup: float = 0.0  # fraction of the fine-tune steps spent warming up
     seed: int = 0
 
     def validate(self) -> None:
+        from edgeship.compress.train import check_schedule
+
+        check_schedule(self.schedule, self.warmup)
         if not 0.0 < self.ratio < 1.0:
             raise BadInput(f"prune ratio {self.ratio} is out of range; give a fraction strictly between 0 and 1, "
                            "e.g. --ratio 0.5 removes half")
@@ -172,7 +177,8 @@ def prune(source: Any, config: PruneConfig, data: Any = None, out: str | Path | 
         settings = train.TrainSettings(
             epochs=config.finetune_epochs, lr=config.lr, batch_size=config.batch_size, seed=config.seed,
             max_steps=config.max_steps, temperature=config.temperature,
-            alpha=train.resolve_alpha(config.alpha, src.task, ds))
+            alpha=train.resolve_alpha(config.alpha, src.task, ds), schedule=config.schedule, warmup=config.warmup,
+            bucket=True)
         ckpt = None if out_path is None else common.default_checkpoint_dir(out_path, "prune")
         if fresh and ckpt is not None and ckpt.exists():
             _remove_tree(ckpt)
