@@ -43,6 +43,8 @@ def register(sub: Any) -> None:
     q.add_argument("--model", default="", help="model name in the channel (default: the channel's only model)")
     q.add_argument("--runtime", action="append", default=[], help="runtime this device runs (default: installed)")
     q.add_argument("--rollout", default="", metavar="URL", help="rollout service deciding which release to run")
+    q.add_argument("--rollout-token-file", default="", metavar="FILE",
+                   help="the rollout service's device token (made by edgeship ship rollout-token)")
     q.add_argument("--deadline", type=float, default=300.0, help="seconds one update may take, downloads included")
     q.add_argument("--timeout", type=float, default=10.0, help="seconds without data before a download is cut")
     q.add_argument("--retry-failed", action="store_true", help="retry a release that failed here before")
@@ -73,6 +75,7 @@ def run_agent(args: argparse.Namespace) -> int:
 
     cfg = AgentConfig(repo_url=args.repo, root=str(args.root), slot_dir=str(args.slot_dir), device_id=args.device_id,
                       channel=args.channel, model=args.model, runtimes=tuple(args.runtime), rollout_url=args.rollout,
+                      rollout_token_file=args.rollout_token_file,
                       deadline_s=args.deadline, socket_timeout_s=args.timeout, retry_failed=args.retry_failed)
     agent = Agent(cfg)
     err = Console(stderr=True)

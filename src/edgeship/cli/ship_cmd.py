@@ -18,10 +18,12 @@ examples:
   edgeship ship serve repo --port 8080                      # static HTTP on 127.0.0.1
   edgeship ship refresh repo                                # re-sign timestamp.json (cron it daily)
   edgeship ship rotate-key repo targets
-  edgeship ship rollout-server --db rollouts.db --port 8081
-  edgeship ship rollout start --server http://127.0.0.1:8081 --model digits-cnn \\
+  edgeship ship rollout-token admin.token                   # operator token (mode 600); same for devices
+  edgeship ship rollout-server --db rollouts.db --port 8081 \\
+      --admin-token-file admin.token --device-token-file device.token
+  edgeship ship rollout start --server http://127.0.0.1:8081 --token-file admin.token --model digits-cnn \\
       --target models/digits-cnn/1.1.0/model.onnx --from models/digits-cnn/1.0.0/model.onnx
-  edgeship ship status --server http://127.0.0.1:8081
+  edgeship ship status --server http://127.0.0.1:8081 --token-file admin.token
 """
 
 
@@ -71,6 +73,7 @@ def register(sub: Any) -> None:
     q.add_argument("--latency-budget-ms", type=float, default=None)
     q.add_argument("--min-agent-version", default=None)
     q.add_argument("--rollout", metavar="URL", help="also start a staged rollout on this rollout service")
+    q.add_argument("--token-file", type=Path, metavar="FILE", help="the rollout service's admin token")
     q.add_argument("--stages", default="1,10,50,100", help="rollout stages in percent")
     q.add_argument("--failure-threshold", type=float, default=0.2)
     add_json_arg(q)
@@ -112,16 +115,28 @@ def register(sub: Any) -> None:
     q.add_argument("--host", default="127.0.0.1")
     q.set_defaults(func=run_serve)
 
-    q = ss.add_parser("rollout-server", help="run the rollout service (FastAPI + SQLite)")
+    q = ss.add_parser("rollout-token", help="write a new random access token for the rollout service (mode 600)")
+    q.add_argument("file", type=Path)
+    q.set_defaults(func=run_rollout_token)
+
+    q = ss.add_parser("rollout-server", help="run the rollout service (FastAPI + SQLite)",
+                      description="Operators need the admin token (rollouts, status), devices the device token "
+                                  "(assignments, reports). Without tokens the service is open, which is allowed "
+                                  "on 127.0.0.1 only unless --insecure-no-auth.")
     q.add_argument("--db", type=Path, default=Path("rollouts.db"))
     q.add_argument("--port", type=int, default=8081)
     q.add_argument("--host", default="127.0.0.1")
+    q.add_argument("--admin-token-file", type=Path, metavar="FILE", help="token operators must present")
+    q.add_argument("--device-token-file", type=Path, metavar="FILE", help="token devices must present")
+    q.add_argument("--insecure-no-auth", action="store_true",
+                   help="serve without tokens on a non-loopback address (a network you trust)")
     q.set_defaults(func=run_rollout_server)
 
     q = ss.add_parser("rollout", help="start, advance, halt or resume a staged rollout")
     q.add_argument("action", choices=["start", "advance", "halt", "resume"])
     q.add_argument("id", nargs="?", type=int, help="rollout id (advance, halt, resume)")
     q.add_argument("--server", required=True, metavar="URL")
+    q.add_argument("--token-file", type=Path, metavar="FILE", help="the service's admin token")
     q.add_argument("--model")
     q.add_argument("--channel", default="stable")
     q.add_argument("--target", help="target path of the new release")
@@ -134,6 +149,7 @@ def register(sub: Any) -> None:
 
     q = ss.add_parser("status", help="the fleet as the rollout service sees it")
     q.add_argument("--server", required=True, metavar="URL")
+    q.add_argument("--token-file", type=Path, metavar="FILE", help="the service's admin token")
     add_json_arg(q)
     q.set_defaults(func=run_status)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
@@ -181,9 +197,9 @@ def run_publish(args: argparse.Namespace) -> int:
         options = {"name": args.name, "min_agent_version": args.min_agent_version}
     releases = publish(repo, args.source, args.channel, args.version, golden=args.golden, **options)
     if args.rollout:
-        from edgeship.ship.rollout import RolloutClient, RolloutConfig
+        from edgeship.ship.rollout import RolloutConfig
 
-        client = RolloutClient(args.rollout)
+        client = _client(args.rollout, args.token_file)
         for rel in releases:
             rel["rollout"] = client.start(RolloutConfig(
                 model=rel["name"], channel=args.channel, target=rel["target"], from_target=rel["previous"],
@@ -277,10 +293,29 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_rollout_server(args: argparse.Namespace) -> int:
-    from edgeship.ship.rollout import RolloutServer
+def _client(url: str, token_file: Path | None) -> Any:
+    from edgeship.ship.rollout import RolloutClient, read_token
 
-    server = RolloutServer(args.db, args.host, args.port)
+    return RolloutClient(url, token=read_token(token_file) if token_file else None)
+
+
+def run_rollout_token(args: argparse.Namespace) -> int:
+    from edgeship.ship.rollout import write_token
+
+    print(f"wrote a new token to {write_token(args.file)} (mode 600)", file=sys.stderr)
+    return 0
+
+
+def run_rollout_server(args: argparse.Namespace) -> int:
+    from edgeship.ship.rollout import AccessTokens, RolloutServer, read_token
+
+    tokens = AccessTokens(admin=read_token(args.admin_token_file) if args.admin_token_file else None,
+                          device=read_token(args.device_token_file) if args.device_token_file else None)
+    server = RolloutServer(args.db, args.host, args.port, tokens=tokens, insecure=args.insecure_no_auth)
+    if tokens.open:
+        print("warning: the rollout service runs without access tokens for "
+              + " and ".join(r for r, t in (("operators", tokens.admin), ("devices", tokens.device)) if t is None),
+              file=sys.stderr)
     print(f"rollout service at {server.url} (database {args.db}); Ctrl-C stops", file=sys.stderr)
     server.run()
     return 0
@@ -288,9 +323,9 @@ def run_rollout_server(args: argparse.Namespace) -> int:
 
 def run_rollout(args: argparse.Namespace) -> int:
     from edgeship.core.errors import UsageError
-    from edgeship.ship.rollout import RolloutClient, RolloutConfig
+    from edgeship.ship.rollout import RolloutConfig
 
-    client = RolloutClient(args.server)
+    client = _client(args.server, args.token_file)
     if args.action == "start":
         r = client.start(RolloutConfig(model=args.model or "", channel=args.channel, target=args.target or "",
                                        from_target=args.from_target, stages=_stages(args.stages),
@@ -304,9 +339,7 @@ def run_rollout(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from edgeship.ship.rollout import RolloutClient
-
-    s = RolloutClient(args.server).status()
+    s = _client(args.server, args.token_file).status()
     if args.json:
         print_json(s)
         return 0

@@ -52,6 +52,7 @@ class AgentConfig(Config):
     model: str = ""  # model name in the channel; empty: the channel's only model
     runtimes: tuple[str, ...] = ()  # runtimes this device runs (report names); empty: what is installed
     rollout_url: str = ""
+    rollout_token_file: str = ""  # the device token of the rollout service (edgeship ship rollout-token)
     deadline_s: float = 300.0  # one update cycle, all downloads included
     socket_timeout_s: float = 10.0
     healthcheck_timeout_s: float = 120.0
@@ -64,6 +65,12 @@ class AgentConfig(Config):
             raise BadInput(f"--repo {self.repo_url!r}: give an http(s) URL such as http://127.0.0.1:8080")
         if self.rollout_url and not self.rollout_url.startswith(("http://", "https://")):
             raise BadInput(f"--rollout {self.rollout_url!r}: give an http(s) URL")
+        if self.rollout_token_file:
+            if not self.rollout_url:
+                raise BadInput("--rollout-token-file is for a rollout service; give --rollout URL too")
+            from edgeship.ship.rollout import read_token
+
+            read_token(self.rollout_token_file)  # a missing or empty token file fails now, not every cycle
         if self.deadline_s <= 0 or self.socket_timeout_s <= 0 or self.healthcheck_timeout_s <= 0:
             raise BadInput("deadlines and timeouts must be positive seconds")
         if self.device_id and not all(c.isalnum() or c in "-_.:" for c in self.device_id):
@@ -171,13 +178,17 @@ class Agent:
                                transient=True) from None
         return part
 
+    def _rollout(self) -> Any:
+        from edgeship.ship.rollout import RolloutClient, read_token
+
+        token = read_token(self.config.rollout_token_file) if self.config.rollout_token_file else None
+        return RolloutClient(self.config.rollout_url, timeout=self.config.socket_timeout_s, token=token)
+
     def _report(self, outcome: dict[str, Any]) -> None:
         if not self.config.rollout_url:
             return
-        from edgeship.ship.rollout import RolloutClient
-
         try:
-            RolloutClient(self.config.rollout_url, timeout=self.config.socket_timeout_s).report(outcome)
+            self._rollout().report(outcome)
         except Exception as exc:  # the report is best effort; the outcome is on disk anyway
             outcome["report_error"] = f"{type(exc).__name__}: {exc}"
 
@@ -282,11 +293,9 @@ class Agent:
 
     def _assignment(self) -> dict[str, Any]:
         """What the rollout service wants this device to run (it can only name signed targets)."""
-        from edgeship.ship.rollout import RolloutClient
-
         act = self.slots.active() or {}
         try:
-            return RolloutClient(self.config.rollout_url, timeout=self.config.socket_timeout_s).assign(
+            return self._rollout().assign(
                 self.config.device_id, self.config.model or act.get("name") or "", self.config.channel,
                 act.get("target"))
         except Exception as exc:

@@ -13,14 +13,21 @@ a device with nothing installed takes the channel's current release.
 
 The service chooses among releases only: every file a device installs is still verified through
 TUF, so a compromised rollout server can at worst hold an update back or pick an older signed one.
+
+Access: two bearer tokens, one for operators (start/advance/halt/resume rollouts, fleet status) and
+one for devices (assignments, reports), so a device cannot steer rollouts and nobody without a token
+can halt a fleet with forged failure reports. ``edgeship ship rollout-token FILE`` makes one. A
+service without tokens is open: allowed on loopback (development), refused on other addresses.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
 import json
 import math
+import os
 import sqlite3
 import threading
 import time
@@ -275,13 +282,64 @@ class RolloutStore:
         return {"rollouts": rollouts, "devices": devices, "fleet": {"devices": len(devices), "by_target": by_target}}
 
 
-def create_app(db: str | Path) -> Any:
+@dataclasses.dataclass(frozen=True)
+class AccessTokens:
+    """Bearer tokens of the rollout service; a role whose token is None is open."""
+
+    admin: str | None = None
+    device: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.admin is None or self.device is None
+
+
+def read_token(path: str | Path) -> str:
+    """A token from a file (one line; made by ``edgeship ship rollout-token``)."""
+    f = Path(path)
+    try:
+        token = f.read_text().strip()
+    except OSError as exc:
+        raise BadInput(f"token file {str(f)!r}: {exc.strerror or exc}; make one with "
+                       "edgeship ship rollout-token FILE") from None
+    if len(token) < 16 or any(c.isspace() for c in token):
+        raise BadInput(f"token file {str(f)!r} holds no usable token (one line of at least 16 characters)")
+    return token
+
+
+def write_token(path: str | Path) -> Path:
+    """A new random token in a new file readable by its owner only."""
+    import secrets
+
+    f = Path(path)
+    if f.exists():
+        raise BadInput(f"{str(f)!r} exists; tokens are not overwritten (delete it first to replace it)")
+    try:
+        fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise BadInput(f"cannot create {str(f)!r}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_urlsafe(32) + "\n")
+    return f
+
+
+def check_exposure(host: str, tokens: AccessTokens, insecure: bool) -> None:
+    """Refuse to serve an open service on an address other machines can reach."""
+    if host in ("127.0.0.1", "localhost", "::1") or not tokens.open or insecure:
+        return
+    raise BadInput(f"the rollout service on {host} would be open to anyone who reaches it; give "
+                   "--admin-token-file and --device-token-file (edgeship ship rollout-token FILE makes them), "
+                   "or --insecure-no-auth on a network you trust")
+
+
+def create_app(db: str | Path, tokens: AccessTokens | None = None) -> Any:
     """The FastAPI application over a RolloutStore at ``db``."""
     from edgeship.core.registry import require
 
     require("fastapi", "ship", "FastAPI")
-    from fastapi import Body, FastAPI, HTTPException
+    from fastapi import Body, Depends, FastAPI, Header, HTTPException
 
+    tokens = tokens or AccessTokens()
     store = RolloutStore(db)
     app = FastAPI(title="edgeship rollout service", version="1")
     app.state.store = store
@@ -289,18 +347,34 @@ def create_app(db: str | Path) -> Any:
     def _bad(exc: BadInput) -> HTTPException:
         return HTTPException(status_code=400, detail=str(exc))
 
+    def _requires(*allowed: str | None) -> Any:
+        """A dependency accepting the bearer tokens of the given roles (an open role accepts anyone)."""
+        def check(authorization: str = Header(default="")) -> None:
+            if any(t is None for t in allowed):
+                return
+            scheme, _, value = authorization.partition(" ")
+            if scheme.lower() == "bearer" and any(hmac.compare_digest(value.encode(), t.encode())
+                                                  for t in allowed if t):
+                return
+            raise HTTPException(status_code=401, detail="missing or wrong access token for this request",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return Depends(check)
+
+    operators = _requires(tokens.admin)
+    devices = _requires(tokens.device, tokens.admin)
+
     @app.get("/v1/health")
     def health() -> dict[str, Any]:
         return {"ok": True}
 
-    @app.post("/v1/rollouts")
+    @app.post("/v1/rollouts", dependencies=[operators])
     def start(body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
         try:
             return store.create(RolloutConfig.from_dict(body))
         except BadInput as exc:
             raise _bad(exc) from None
 
-    @app.post("/v1/rollouts/{rid}/{action}")
+    @app.post("/v1/rollouts/{rid}/{action}", dependencies=[operators])
     def act(rid: int, action: str) -> dict[str, Any]:
         try:
             if action == "advance":
@@ -311,19 +385,19 @@ def create_app(db: str | Path) -> Any:
             raise _bad(exc) from None
         raise HTTPException(status_code=404, detail=f"unknown action {action!r}; use advance, halt or resume")
 
-    @app.get("/v1/assignment")
+    @app.get("/v1/assignment", dependencies=[devices])
     def assignment(device_id: str, model: str = "", channel: str = "stable", active_target: str | None = None,
                    agent_version: str | None = None) -> dict[str, Any]:
         return store.assign(device_id, model, channel, active_target, agent_version)
 
-    @app.post("/v1/reports")
+    @app.post("/v1/reports", dependencies=[devices])
     def report(body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
         try:
             return store.report(body)
         except BadInput as exc:
             raise _bad(exc) from None
 
-    @app.get("/v1/status")
+    @app.get("/v1/status", dependencies=[operators])
     def status() -> dict[str, Any]:
         return store.status()
 
@@ -333,12 +407,14 @@ def create_app(db: str | Path) -> Any:
 class RolloutServer:
     """uvicorn serving the app in a background thread, bound to loopback on an ephemeral port."""
 
-    def __init__(self, db: str | Path, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, db: str | Path, host: str = "127.0.0.1", port: int = 0,
+                 tokens: AccessTokens | None = None, insecure: bool = False) -> None:
         import socket
 
         import uvicorn
 
-        self.app = create_app(db)
+        check_exposure(host, tokens or AccessTokens(), insecure)
+        self.app = create_app(db, tokens)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((host, port))
@@ -418,18 +494,22 @@ class RolloutProcess:
 class RolloutClient:
     """What agents and ``ship status`` use to talk to the rollout service (timeouts on every call)."""
 
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, timeout: float = 10.0, token: str | None = None) -> None:
         import urllib3
 
         self.url = url.rstrip("/")
+        self.token = token
         self.timeout = urllib3.Timeout(connect=timeout, read=timeout)
         self._http = _pool()
 
     def _call(self, method: str, path: str, body: Any = None, fields: dict[str, Any] | None = None) -> Any:
         kwargs: dict[str, Any] = {"timeout": self.timeout, "retries": False}
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         if body is not None:
             kwargs["body"] = json.dumps(body, default=str).encode()
-            kwargs["headers"] = {"Content-Type": "application/json"}
+            headers["Content-Type"] = "application/json"
+        if headers:
+            kwargs["headers"] = headers
         if fields:
             kwargs["fields"] = {k: v for k, v in fields.items() if v is not None}
         import urllib3
@@ -441,6 +521,9 @@ class RolloutClient:
             raise BadInput(f"cannot reach the rollout service at {self.url} ({type(reason).__name__}); "
                            "is `edgeship ship rollout-server` running there?") from None
         data = json.loads(resp.data or b"null")
+        if resp.status == 401:
+            raise BadInput(f"the rollout service at {self.url} refused the request: missing or wrong access token "
+                           "(give --token-file with the operator or device token)")
         if resp.status >= 400:
             detail = data.get("detail") if isinstance(data, dict) else data
             raise BadInput(f"rollout service: {detail}")
