@@ -42,6 +42,21 @@ def test_mixed_tries_the_embedding_first_last_remedy(bert: Path, bert_calib: obj
         assert facts["sensitivity"] and facts["trials"] >= 3
 
 
+@pytest.mark.slow
+def test_mixed_searches_a_fused_encoder(bert: Path, bert_calib: object, tmp_path: Path) -> None:
+    """On the fused graph (EmbedLayerNormalization reads int32 token ids through a Cast) the layer-wise
+    sensitivity measures float tensors only, and the search keeps fused nodes FP32 by name."""
+    cfg = MixedConfig(gates=STRICT, margin=0.2, candidates=(Int8DynamicConfig(),), time_budget_s=240,
+                      max_fp32_nodes=14, sensitivity_samples=8, try_edge_remedy=False)
+    out = quantize(bert, cfg, out=tmp_path / "fused.onnx", calib=bert_calib)
+    fused = out.facts["candidates"][0]
+    assert fused["passed"] is True, fused
+    ops = Counter(n.op_type for n in onnx.load(str(out.path)).graph.node)
+    assert ops["QAttention"] + ops["Attention"] == 2 and ops["QEmbedLayerNormalization"] + ops[
+        "EmbedLayerNormalization"] == 1
+    assert any(r.get("propagated_err") is not None for r in out.facts["sensitivity"])  # layer-wise errors ran
+
+
 def test_tightened_gates_keep_a_margin() -> None:
     cos, drop, snr = tightened(("cosine_min>=0.98", "accuracy_drop<=0.5", "snr_db>=20"), 0.25)
     assert cos.value == pytest.approx(0.985) and drop.value == pytest.approx(0.375) and snr.value == pytest.approx(25)
