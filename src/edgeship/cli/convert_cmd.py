@@ -43,7 +43,7 @@ def register(sub: Any) -> None:
                    help="calibration data for INT8: data:NAME[:SPLIT], an .npz, or a folder of .npy files")
     p.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
                    help="a target option (a field of its config, e.g. int8_io=true, keep_nchw=true, "
-                        "model_type=transformer); repeatable")
+                        "model_type=transformer or auto); repeatable")
     p.add_argument("-o", "--out", required=True, metavar="OUT",
                    help="output file (.tflite, .xml, .pte, .mlpackage, .engine)")
     add_json_arg(p)
