@@ -71,3 +71,18 @@ def test_int8_needs_calibration(digits_source, out_dir):
     with pytest.raises(BadInput, match="calibration"):
         convert(digits_source, "executorch", out_dir / "nope8.pte", precision="int8")
     assert not (out_dir / "nope8.pte").exists()
+
+
+def test_threads_size_the_process_threadpool(pte_fp32, digits_test, ort_logits):
+    from executorch.extension.pybindings import portable_lib
+
+    from edgeship.targets.base import runner_for
+
+    before = portable_lib._threadpool_get_thread_count()
+    try:
+        with runner_for(Model.open(pte_fp32.path), threads=1) as r:
+            out = r.infer(digits_test[0])["logits"]
+            assert portable_lib._threadpool_get_thread_count() == 1
+        assert np.abs(out - ort_logits).max() <= 1e-4
+    finally:
+        portable_lib._unsafe_reset_threadpool(before)

@@ -22,6 +22,8 @@ class ExecuTorchRunner(Runner):
 
     def _build(self) -> Any:
         rt = require("executorch.runtime", "executorch", "executorch")
+        if self.threads:
+            self._set_threads(int(self.threads))
         try:
             program = rt.Runtime.get().load_program(str(self.model.path))
             method = program.load_method("forward")
@@ -31,6 +33,19 @@ class ExecuTorchRunner(Runner):
         meta = method.metadata
         batch_one = all(list(meta.input_tensor_meta(i).sizes())[:1] == [1] for i in range(meta.num_inputs()))
         return {"program": program, "method": method, "batch_one": batch_one}
+
+    @staticmethod
+    def _set_threads(threads: int) -> None:
+        """ExecuTorch's CPU threadpool is one per process, sized by an experimental call; it is reset
+        only when the size differs (a reset while another method runs would be unsafe)."""
+        try:
+            from executorch.extension.pybindings import portable_lib
+        except ImportError:
+            return
+        get = getattr(portable_lib, "_threadpool_get_thread_count", None)
+        reset = getattr(portable_lib, "_unsafe_reset_threadpool", None)
+        if get is not None and reset is not None and get() != threads:
+            reset(threads)
 
     def _infer(self, session: Any, feeds: Feeds) -> Feeds:
         if session["batch_one"]:
