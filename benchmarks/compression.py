@@ -31,7 +31,6 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
-THREADS = 2
+from _timing import THREADS, interleaved_latency, log, ort_runner, size_of
+
 # MiniLM recipe (chosen by measurement, see README "Compression figures"): steps of batch 32 drawn from
 # data:docstrings, linear warm-up and decay, teacher embedding tables frozen.
 MINILM_STEPS = 2000
@@ -50,51 +50,6 @@ PRUNE_LR = 3e-4  # the pruned models start close to the teacher: a gentler fine-
 PRUNE_STEPS = 300
 SPARSE_STEPS = 100
 QUICK_STEPS = 20
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-# -- timing ----------------------------------------------------------------------------------------
-def ort_session(path: Path) -> Any:
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = THREADS
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-
-
-def interleaved_latency(paths: dict[str, Path], feeds: dict[str, np.ndarray], rounds: int,
-                        per_round_s: float) -> dict[str, float]:
-    """ms per run: the best over rounds of each variant's per-round 20th percentile."""
-    runners: dict[str, Callable[[], Any]] = {}
-    for name, path in paths.items():
-        sess = ort_session(path)
-        wanted = {i.name for i in sess.get_inputs()}
-        feed = {k: v for k, v in feeds.items() if k in wanted}
-        runners[name] = (lambda s, f: lambda: s.run(None, f))(sess, feed)
-    for run in runners.values():
-        for _ in range(3):
-            run()
-    best = {name: float("inf") for name in runners}
-    for _ in range(rounds):
-        for name, run in runners.items():
-            times: list[float] = []
-            t_end = time.perf_counter() + per_round_s
-            while len(times) < 5 or time.perf_counter() < t_end:
-                t0 = time.perf_counter()
-                run()
-                times.append(time.perf_counter() - t0)
-            best[name] = min(best[name], float(np.percentile(times, 20)) * 1e3)
-    return best
-
-
-def size_of(path: Path) -> int:
-    data = path.with_name(path.name + ".data")
-    return path.stat().st_size + (data.stat().st_size if data.exists() else 0)
 
 
 # -- rows ------------------------------------------------------------------------------------------
@@ -110,8 +65,8 @@ CONTROL = "baseline FP32 (timed again)"
 def timed(paths: dict[str, Path], feeds: dict[str, np.ndarray], quick: bool) -> tuple[dict[str, float], float]:
     """Interleaved latencies plus the baseline timed a second time: the ratio of the two is the noise."""
     first = next(iter(paths))
-    latency = interleaved_latency({**paths, CONTROL: paths[first]}, feeds, rounds=4 if quick else 12,
-                                  per_round_s=0.3 if quick else 0.5)
+    runners = {name: ort_runner(path) for name, path in {**paths, CONTROL: paths[first]}.items()}
+    latency = interleaved_latency(runners, feeds, rounds=4 if quick else 12, per_round_s=0.3 if quick else 0.5)
     control = latency.pop(CONTROL)
     return latency, round(control / latency[first], 3)
 
