@@ -43,7 +43,7 @@ from _timing import THREADS, interleaved_latency, log, ort_runner, size_of
 
 # MiniLM recipe (chosen by measurement, see README "Compression figures"): steps of batch 32 drawn from
 # data:docstrings, linear warm-up and decay, teacher embedding tables frozen.
-MINILM_STEPS = 2000
+MINILM_STEPS = 5000  # mean cosine 0.9419 at 2000 steps, 0.9523 at 5000 (README)
 MINILM_LAYERS = "3"
 MINILM_LR = 1e-3
 PRUNE_LR = 3e-4  # the pruned models start close to the teacher: a gentler fine-tune
