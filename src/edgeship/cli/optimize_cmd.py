@@ -9,7 +9,8 @@ EPILOG = """\
 steps: export to ONNX (FP32) → golden outputs on held-out data (PyTorch eager for a torch source) →
 build each variant → convert per target → check against the golden outputs on the target runtime →
 benchmark → report. The run folder keeps the recipe, every file, each step's record and the reports:
-report.json (for tools), report.md and report.html. Re-running reuses the steps whose inputs did not change.
+report.json (for tools), report.md and report.html. Re-running reuses the steps whose inputs did not change
+(and that the same edgeship code and library versions made).
 
 examples:
   edgeship optimize --model zoo:digits-cnn --data data:digits-test --out runs/digits

@@ -1,8 +1,10 @@
 """``RunStore``: one run directory holds every step's output and result; re-running reuses a step
-whose inputs (its key) are unchanged and whose files are still there, unmodified."""
+whose inputs (its key) are unchanged, whose files are still there, unmodified, and that the same
+edgeship code and library versions produced."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -14,9 +16,33 @@ from edgeship.core import atomic
 from edgeship.core.artifact import file_sha256
 from edgeship.report.progress import status
 
+# What else decides a step's result besides its inputs: edgeship's own code and the libraries that
+# quantize, convert and run. A new version of either makes every step run again.
+RESULT_LIBRARIES = ("onnx", "onnxruntime", "torch", "openvino", "nncf", "tensorflow", "onnx2tf", "executorch",
+                    "coremltools", "optimum")
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """A hash of edgeship's source files and the versions of the libraries in RESULT_LIBRARIES."""
+    from importlib import metadata
+
+    h = hashlib.sha256()
+    package = Path(__file__).resolve().parents[1]
+    for f in sorted(package.rglob("*.py")):
+        h.update(f.relative_to(package).as_posix().encode())
+        h.update(f.read_bytes())
+    for lib in RESULT_LIBRARIES:
+        try:
+            h.update(f"{lib}=={metadata.version(lib)}".encode())
+        except metadata.PackageNotFoundError:
+            h.update(f"{lib} absent".encode())
+    return h.hexdigest()[:16]
+
 
 def key_digest(key: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    text = json.dumps({"step": key, "code": code_fingerprint()}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 class RunStore:
