@@ -133,21 +133,16 @@ def fused_fp32(src: Path, work: Path) -> Path | None:
 def sdpa_eager(source: Any) -> Callable[[dict[str, np.ndarray]], Any]:
     """The zoo's MiniLM module with PyTorch's fused scaled-dot-product attention instead of
     Hugging Face's "eager" attention (same weights), run eagerly."""
-    import torch
     import transformers
 
+    from edgeship.compress.common import clone_source
     from edgeship.zoo.nets import SentenceEmbedder
 
-    path = source.extra["model_path"]
-    module = SentenceEmbedder(transformers.AutoModel.from_pretrained(path, local_files_only=True,
-                                                                     attn_implementation="sdpa")).eval()
-    names = list(source.example_inputs)
-
-    def run(feeds: dict[str, np.ndarray]) -> Any:
-        with torch.inference_mode():
-            return module(*[torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in names]).numpy()
-
-    return run
+    encoder = transformers.AutoModel.from_pretrained(source.extra["model_path"], local_files_only=True,
+                                                     attn_implementation="sdpa")
+    sdpa = clone_source(source, SentenceEmbedder(encoder), "+sdpa")
+    output = source.output_names[0]
+    return lambda feeds: sdpa.forward_numpy(feeds)[output]
 
 
 def optimum_avx512_vnni(src: Path, work: Path) -> Path | None:

@@ -46,8 +46,8 @@ warms up over --warmup of the steps, then decays linearly to 0 (--schedule). Tex
 sentences of similar length.
 
 examples:
-  # the MiniLM recipe of the README's compression figures (2000 steps of 32 sentences):
-  edgeship distill --teacher zoo:minilm --student layers=3 --data data:docstrings --max-steps 2000 \\
+  # the MiniLM recipe of the README's compression figures (5000 steps of 32 sentences):
+  edgeship distill --teacher zoo:minilm --student layers=3 --data data:docstrings --max-steps 5000 \\
       -o minilm-l3.onnx
   edgeship distill --teacher zoo:minilm --student layers=3 --data data:sentences:calib --text corpus.txt \\
       --epochs 3 -o minilm-l3.onnx

@@ -80,18 +80,23 @@ def load(path: str | Path, load_weights: bool = True, check: bool = True) -> Any
     return model
 
 
-def _check_external_data(model: Any, path: Path) -> None:
-    """No path traversal through external data: every location stays inside the model's folder."""
+def external_data_locations(model: Any) -> list[str]:
+    """The distinct external-data locations of every tensor (initializers, Constant attributes,
+    subgraphs), as written in the model: relative to its folder unless the file is hostile."""
     from onnx.external_data_helper import _get_all_tensors, uses_external_data
 
+    return sorted({next((e.value for e in t.external_data if e.key == "location"), "")
+                   for t in _get_all_tensors(model) if uses_external_data(t)})
+
+
+def _check_external_data(model: Any, path: Path) -> None:
+    """No path traversal through external data: every location stays inside the model's folder."""
     base = path.parent.resolve()
-    for tensor in _get_all_tensors(model):
-        if uses_external_data(tensor):
-            loc = next((e.value for e in tensor.external_data if e.key == "location"), "")
-            target = (base / loc).resolve()
-            if Path(loc).is_absolute() or not target.is_relative_to(base):
-                raise BadInput(f"{str(path)!r}: external data {loc!r} points outside the model's folder; "
-                               "refusing to read it")
+    for loc in external_data_locations(model):
+        target = (base / loc).resolve()
+        if Path(loc).is_absolute() or not target.is_relative_to(base):
+            raise BadInput(f"{str(path)!r}: external data {loc!r} points outside the model's folder; "
+                           "refusing to read it")
 
 
 def inspect(path: Path) -> IOSpec:

@@ -48,13 +48,14 @@ def companion_files(model_path: Path) -> list[Path]:
     if model_path.suffix == ".onnx":
         import onnx
 
+        from edgeship.core.onnx_file import external_data_locations
+
         try:
             proto = onnx.load(str(model_path), load_external_data=False)
         except Exception as exc:  # a truncated or foreign file: onnx raises assorted errors
             raise BadInput(f"{model_path.name} is not a readable ONNX file ({type(exc).__name__})") from None
-        names = sorted({e.value for t in proto.graph.initializer
-                        if t.data_location == onnx.TensorProto.EXTERNAL for e in t.external_data
-                        if e.key == "location"})
+        names = external_data_locations(proto)
+        # the device stages every file flat in one slot folder, so only plain names can travel
         for n in names:  # a location outside the model's folder is refused, not followed
             if not plain_file_name(n) or not (model_path.parent / n).is_file():
                 raise BadInput(f"{model_path.name}: its external data {n!r} must be a file beside it, in its folder")

@@ -47,7 +47,7 @@ def is_transformer(model: Any) -> bool:
 
 
 def canonicalize_for_fusion(model: Any) -> list[str]:
-    """Rewrite, in place, two shapes of exported graphs that ORT's transformer fuser does not match,
+    """Rewrite, in place, three shapes of exported graphs that ORT's transformer fuser does not match,
     into equivalent ones it does; returns what was rewritten.
 
     - ``Unsqueeze(mask, axes=[1, 2])`` (graph simplifiers merge the exporter's two Unsqueezes):
