@@ -62,7 +62,7 @@ def test_gate_parsing_and_evaluation():
 
 
 def test_default_gates_depend_on_precision():
-    assert [str(g) for g in default_gates("fp32")] == ["rel_err_max<=1e-05", "cosine_min>=0.99999"]
+    assert [str(g) for g in default_gates("fp32")] == ["rel_err_max<=0.0001", "cosine_min>=0.99999"]
     assert "rel_err_max" in str(default_gates("fp16")[0])
     assert [str(g) for g in default_gates("int8", "embedding")] == ["cosine_mean>=0.995", "cosine_min>=0.98"]
     assert [str(g) for g in default_gates("int8", "classification", ("accuracy_drop<=1",))] == ["accuracy_drop<=1"]

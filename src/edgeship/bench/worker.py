@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import resource
 import sys
-import time
 from typing import Any
 
 import numpy as np
+
+from edgeship.bench.timing import time_calls
 
 
 def _rss_mb() -> float:
@@ -27,32 +28,18 @@ def measure(runner: Any, feeds: dict[str, np.ndarray], warmup_s: float, min_time
             max_reps: int) -> dict[str, Any]:
     rss0 = _rss_mb()
     runner.activate()
-    load_s = runner.load_time_s
-    first_t0 = time.perf_counter()
-    runner.infer(feeds)
-    first_ms = (time.perf_counter() - first_t0) * 1e3
-    t_end = time.perf_counter() + warmup_s
-    warm = 0
-    while time.perf_counter() < t_end or warm < 3:
-        runner.infer(feeds)
-        warm += 1
-    times: list[float] = []
-    t_start = time.perf_counter()
-    while (len(times) < min_reps or time.perf_counter() - t_start < min_time_s) and len(times) < max_reps:
-        t0 = time.perf_counter()
-        runner.infer(feeds)
-        times.append((time.perf_counter() - t0) * 1e3)
-    arr = np.asarray(times)
+    timing = time_calls(lambda: runner.infer(feeds), min_reps=min_reps, min_time_s=min_time_s, max_reps=max_reps,
+                        warmup_s=warmup_s, min_warmup=3, time_first=True)
+    latency = timing.summary()
+    latency.pop("max")
     batch = int(next(iter(feeds.values())).shape[0]) if feeds else 1
     return {
-        "latency_ms": {"p50": float(np.percentile(arr, 50)), "p90": float(np.percentile(arr, 90)),
-                       "p99": float(np.percentile(arr, 99)), "mean": float(arr.mean()), "std": float(arr.std()),
-                       "min": float(arr.min())},
-        "repetitions": len(times),
-        "warmup_runs": warm,
-        "first_inference_ms": first_ms,
-        "throughput_per_s": batch / (float(arr.mean()) / 1e3),
-        "load_time_s": load_s,
+        "latency_ms": latency,
+        "repetitions": len(timing.times_ms),
+        "warmup_runs": timing.warmup_runs,
+        "first_inference_ms": timing.first_ms,
+        "throughput_per_s": batch / (latency["mean"] / 1e3),
+        "load_time_s": runner.load_time_s,
         "rss_before_load_mb": rss0,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }

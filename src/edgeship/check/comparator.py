@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from edgeship.check import golden as golden_io
-from edgeship.check.gates import Gate, default_gates, evaluate_gates, parse_gates
-from edgeship.check.metrics import output_metrics, worst_case
+from edgeship.check.gates import Gate, default_gates, parse_gates
+from edgeship.check.judge import CandidateResult, judge
 from edgeship.core.artifact import IOSpec, Model
 from edgeship.core.data import Dataset, load_data
 from edgeship.core.errors import BadInput, EdgeshipError, NotRunnableHere
@@ -94,27 +94,6 @@ def _spec_of(name: str, a: np.ndarray) -> Any:
 
 
 @dataclasses.dataclass
-class CandidateResult:
-    name: str
-    precision: str
-    status: str  # "pass", "fail", "not_run", "error"
-    outputs: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
-    summary: dict[str, Any] = dataclasses.field(default_factory=dict)
-    gates: list[str] = dataclasses.field(default_factory=list)
-    why: str = ""
-    tightest: list[str] = dataclasses.field(default_factory=list)
-    load_time_s: float | None = None
-    first_divergence: dict[str, Any] | None = None  # where the error first appears (ONNX vs ONNX)
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "pass"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass
 class CheckResult:
     reference: str
     data: str
@@ -145,15 +124,6 @@ def run_all(runner: Any, samples: list[Feeds], progress: Any = None) -> list[Fee
             if progress is not None:
                 progress()
     return outs
-
-
-def _match_outputs(ref: Feeds, cand: Feeds, where: str) -> dict[str, str]:
-    """Reference output name → candidate output name: by name, else by position (converters rename)."""
-    if set(ref) <= set(cand):
-        return {n: n for n in ref}
-    if len(ref) == len(cand):
-        return dict(zip(ref, cand, strict=True))
-    raise BadInput(f"{where}: outputs {', '.join(cand)} do not match the reference's {', '.join(ref)}")
 
 
 def check(reference: Any, candidates: list[Any], data: str | Dataset | None = None,
@@ -211,7 +181,7 @@ def _run(subj: Subject, samples: list[Feeds], threads: int | None, progress: boo
     opts = {"threads": threads} if threads else {}
     if not progress:
         return run_all(subj.runner(**opts), samples)
-    from edgeship.report.progress import progress_bar
+    from edgeship.core.progress import progress_bar
 
     with progress_bar(f"{label}: {Path(subj.name).name}", total=len(samples)) as advance:
         return run_all(subj.runner(**opts), samples, advance)
@@ -219,43 +189,23 @@ def _run(subj: Subject, samples: list[Feeds], threads: int | None, progress: boo
 
 def _judge(subj: Subject, ref: Subject, samples: list[Feeds], ref_outs: list[Feeds], labels: np.ndarray | None,
            user_gates: list[Gate] | None, threads: int | None, progress: bool) -> CandidateResult:
-    gates = user_gates or default_gates(subj.precision, subj.task if subj.task != "other" else ref.task,
-                                        subj.gates or ref.gates)
-    res = CandidateResult(subj.name, subj.precision, "error", gates=[str(g) for g in gates])
+    task = subj.task if subj.task != "other" else ref.task
+    gates = user_gates or default_gates(subj.precision, task, subj.gates or ref.gates)
     try:
         runner = subj.runner(**({"threads": threads} if threads else {}))
         if progress:
-            from edgeship.report.progress import progress_bar
+            from edgeship.core.progress import progress_bar
 
             with progress_bar(f"candidate: {Path(subj.name).name}", total=len(samples)) as advance:
                 outs = run_all(runner, samples, advance)
         else:
             outs = run_all(runner, samples)
-        res.load_time_s = runner.load_time_s
-    except NotRunnableHere as exc:
-        res.status, res.why = "not_run", str(exc)
-        return res
     except EdgeshipError as exc:
-        res.status, res.why = "error", str(exc)
-        return res
-    mapping = _match_outputs(ref_outs[0], outs[0], subj.name)
-    classifier = True if ref.task == "classification" else (False if ref.task == "embedding" else None)
-    for rname, cname in mapping.items():
-        try:
-            res.outputs[rname] = output_metrics([o[rname] for o in ref_outs], [o[cname] for o in outs], labels,
-                                                classifier)
-        except ValueError as exc:
-            res.status, res.why = "error", f"output {rname!r}: {exc}"
-            return res
-    res.summary = worst_case(res.outputs)
-    passed, why = evaluate_gates(gates, res.summary)
-    res.status = "pass" if passed else "fail"
-    if not passed:
-        worst = _worst_output(res.outputs, gates)
-        why = f"{why} (worst output: {worst})" if worst and len(res.outputs) > 1 else why
-    res.why = why
-    res.tightest = [t for g in gates if (t := g.tightest(res.summary))]
-    if not passed and ref.model is not None and ref.model.format == "onnx" and subj.model is not None \
+        status = "not_run" if isinstance(exc, NotRunnableHere) else "error"
+        return CandidateResult(subj.name, subj.precision, status, gates=[str(g) for g in gates], why=str(exc))
+    res = judge(ref_outs, outs, gates, precision=subj.precision, task=ref.task, labels=labels, name=subj.name)
+    res.load_time_s = runner.load_time_s
+    if not res.passed and ref.model is not None and ref.model.format == "onnx" and subj.model is not None \
             and subj.model.format == "onnx":
         res.first_divergence = localize(ref.model, subj.model, samples)
     return res
@@ -270,12 +220,3 @@ def localize(reference: Model, candidate: Model, samples: list[Feeds], max_sampl
     except Exception:  # localisation is a diagnosis aid; a graph it cannot expose must not hide the verdict
         return None
     return div.to_dict() if div else None
-
-
-def _worst_output(per_output: dict[str, dict[str, Any]], gates: list[Gate]) -> str | None:
-    for g in gates:
-        for name, m in per_output.items():
-            ok, _ = g.evaluate(m)
-            if not ok:
-                return name
-    return None

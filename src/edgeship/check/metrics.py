@@ -85,7 +85,7 @@ def output_metrics(ref: list[np.ndarray], cand: list[np.ndarray], labels: np.nda
         "snr_db": _snr_db(sig, noise),
         "nonfinite": nonfinite,
     }
-    is_cls = classifier if classifier is not None else _looks_like_classifier(ref)
+    is_cls = classifier if classifier is not None else is_classifier("other", ref)
     if is_cls:
         rtop = np.concatenate([np.asarray(a).reshape(np.shape(a)[0], -1).argmax(-1) for a in ref])
         ctop = np.concatenate([np.nan_to_num(np.asarray(a, dtype=np.float64)).reshape(np.shape(a)[0], -1).argmax(-1)
@@ -107,8 +107,12 @@ def _snr_db(signal: float, noise: float) -> float:
     return min(SNR_CAP_DB, 10 * math.log10(signal / noise))
 
 
-def _looks_like_classifier(ref: list[np.ndarray]) -> bool:
-    return all(np.ndim(a) == 2 and np.shape(a)[1] > 1 for a in ref)
+def is_classifier(task: str, ref: list[np.ndarray]) -> bool:
+    """The one rule for "is this output a classifier's scores": the task says so when it is
+    ``classification`` or ``embedding``; otherwise 2-D outputs with more than one column are."""
+    if task in ("classification", "embedding"):
+        return task == "classification"
+    return bool(ref) and all(np.ndim(a) == 2 and np.shape(a)[1] > 1 for a in ref)
 
 
 def worst_case(per_output: dict[str, dict[str, Any]]) -> dict[str, Any]:

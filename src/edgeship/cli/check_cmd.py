@@ -15,7 +15,7 @@ run eagerly, or a model file; candidates run on their own runtimes.
 metrics per output: max_abs, mean_abs, rel_err_max (max_abs / max|ref|), cosine_mean, cosine_min (per
 sample row), snr_db, top1_agreement (classifiers), accuracy / accuracy_drop (points) when data has labels.
 
-default gates by precision: fp32 rel_err_max<=1e-5 and cosine_min>=0.99999; fp16 rel_err_max<=1e-2 and
+default gates by precision: fp32 rel_err_max<=1e-4 and cosine_min>=0.99999; fp16 rel_err_max<=1e-2 and
 cosine_min>=0.999; int8/int4/mixed: the model's task gate (MiniLM cosine_mean>=0.995, cosine_min>=0.98;
 classifiers top1_agreement>=0.99). The tightest tolerance that would have passed is printed.
 

@@ -21,7 +21,7 @@ from edgeship.core.errors import BadInput, EdgeshipError, GateFailed, NotApplica
 from edgeship.pipeline.recipe import OptimizeRecipe
 from edgeship.pipeline.store import RunStore
 from edgeship.pipeline.variants import VariantContext, get_variant
-from edgeship.report.progress import status
+from edgeship.core.progress import status
 
 DEFAULT_BENCH_SEQ = 32  # symbolic sequence dims are benchmarked at this length unless the recipe says
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from edgeship.core import atomic
 from edgeship.core.artifact import file_sha256
-from edgeship.report.progress import status
+from edgeship.core.progress import status
 
 # What else decides a step's result besides its inputs: edgeship's own code and the libraries that
 # quantize, convert and run. A new version of either makes every step run again.
