@@ -1,11 +1,13 @@
-"""Timing shared by the benchmark scripts: ONNX Runtime sessions on a fixed thread count, and latency
-measured in interleaved rounds so that load from other processes hits every variant alike."""
+"""What the benchmark scripts share: a fixed thread count, each model file run by its target's Runner
+(ONNX Runtime for .onnx, OpenVINO for IR, ...), latency measured in interleaved rounds by edgeship's
+one timing loop so that load from other processes hits every variant alike, and sizes on disk."""
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,45 +15,32 @@ import numpy as np
 
 THREADS = 2
 Feeds = dict[str, np.ndarray]
+Call = Callable[[Feeds], Any]
 
 
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def ort_runner(path: Path, threads: int = THREADS) -> Callable[[Feeds], Any]:
-    """A function running ``path`` in ONNX Runtime (CPU, ``threads`` intra-op threads) on the feeds it
-    takes (inputs the model does not have are dropped)."""
-    import onnxruntime as ort
+def model_call(path: Path, threads: int = THREADS) -> Callable[[Feeds], Feeds]:
+    """A function running ``path`` on the runtime of its format with ``threads`` threads (the session
+    built now, not in the first timed call); feeds with inputs the model lacks are fine."""
+    from edgeship.core.artifact import Model
+    from edgeship.targets.base import runner_for
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    wanted = {i.name for i in sess.get_inputs()}
-    return lambda feeds: sess.run(None, {k: v for k, v in feeds.items() if k in wanted})
+    runner = runner_for(Model.open(path), threads=threads)
+    runner.activate()
+    return runner.infer
 
 
-def interleaved_latency(runners: dict[str, Callable[[Feeds], Any]], feeds: Feeds, rounds: int,
-                        per_round_s: float) -> dict[str, float]:
-    """Latency (ms) of each runner: the best over rounds of the per-round 20th percentile. Under load
-    from other processes the uncontended runs are the ones that measure the model; interleaving
-    makes every variant see the same conditions."""
-    for run in runners.values():
-        for _ in range(3):
-            run(feeds)
-    best = {name: float("inf") for name in runners}
-    for _ in range(rounds):
-        for name, run in runners.items():
-            times: list[float] = []
-            t_end = time.perf_counter() + per_round_s
-            while len(times) < 5 or time.perf_counter() < t_end:
-                t0 = time.perf_counter()
-                run(feeds)
-                times.append(time.perf_counter() - t0)
-            best[name] = min(best[name], float(np.percentile(times, 20)) * 1e3)
-    return best
+def interleaved_latency(calls: Mapping[str, Call], feeds: Feeds, rounds: int, per_round_s: float) -> dict[str, float]:
+    """Latency (ms) of each call on ``feeds``: the best over rounds of the per-round 20th percentile
+    (at least 5 runs and ``per_round_s`` per round, after 3 warm-up runs). Under load from other
+    processes the uncontended runs are the ones that measure the model."""
+    from edgeship.bench.timing import interleaved
+
+    return interleaved({name: functools.partial(call, feeds) for name, call in calls.items()}, rounds=rounds,
+                       runs=5, round_s=per_round_s, warmup=3, quantile=20)
 
 
 def size_of(path: Path) -> int:

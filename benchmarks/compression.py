@@ -39,7 +39,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
-from _timing import THREADS, interleaved_latency, log, ort_runner, size_of
+from _timing import THREADS, interleaved_latency, log, model_call, size_of
 
 # MiniLM recipe (chosen by measurement, see README "Compression figures"): steps of batch 32 drawn from
 # data:docstrings, linear warm-up and decay, teacher embedding tables frozen.
@@ -65,7 +65,7 @@ CONTROL = "baseline FP32 (timed again)"
 def timed(paths: dict[str, Path], feeds: dict[str, np.ndarray], quick: bool) -> tuple[dict[str, float], float]:
     """Interleaved latencies plus the baseline timed a second time: the ratio of the two is the noise."""
     first = next(iter(paths))
-    runners = {name: ort_runner(path) for name, path in {**paths, CONTROL: paths[first]}.items()}
+    runners = {name: model_call(path) for name, path in {**paths, CONTROL: paths[first]}.items()}
     latency = interleaved_latency(runners, feeds, rounds=4 if quick else 12, per_round_s=0.3 if quick else 0.5)
     control = latency.pop(CONTROL)
     return latency, round(control / latency[first], 3)
@@ -112,9 +112,16 @@ def digits(work: Path, epochs: int, quick: bool) -> dict[str, Any]:
     import torch
 
     from edgeship.compress import common
-    from edgeship.compress.distill import DistillConfig, distill
-    from edgeship.compress.prune import PruneConfig, prune
-    from edgeship.compress.qat import QatConfig, build_ptq, evaluate_onnx, qat
+    from edgeship.compress.distill.config import DistillConfig
+    from edgeship.compress.distill.step import distill
+    from edgeship.compress.evaluate import evaluate_onnx
+    from edgeship.compress.prune.config import PruneConfig
+    from edgeship.compress.prune.step import prune
+    from edgeship.compress.qat.config import QatConfig
+    from edgeship.compress.qat.ptq import build_ptq
+    from edgeship.compress.qat.step import qat
+    from edgeship.compress.train_settings import DistillTraining, PruneTraining, QatTraining
+    from edgeship.compress.training_data import load_training_data
     from edgeship.core.data import load_data
     from edgeship.export.exporter import export
     from edgeship.zoo.base import load_zoo
@@ -122,7 +129,7 @@ def digits(work: Path, epochs: int, quick: bool) -> dict[str, Any]:
     torch.set_num_threads(1)
     src = load_zoo("digits-cnn")
     test = load_data("data:digits-test", src.io)
-    train_ds = common.load_training_data("data:digits-train", src)
+    train_ds = load_training_data("data:digits-train", src)
     base_params = common.count_params(src.module)
     base_macs = common.count_macs(src.module, src.example_inputs)
     rows: list[dict[str, Any]] = []
@@ -139,25 +146,26 @@ def digits(work: Path, epochs: int, quick: bool) -> dict[str, Any]:
     add("baseline FP32", work / "digits-fp32.onnx", base_params, base_macs, "zoo:digits-cnn", t0)
     for ratio in (0.3, 0.5, 0.7):
         t0 = time.perf_counter()
-        r = prune(src, PruneConfig(ratio=ratio, finetune_epochs=epochs, lr=1e-3), data=train_ds,
+        r = prune(src, PruneConfig(ratio=ratio, train=PruneTraining(epochs=epochs, lr=1e-3)), data=train_ds,
                   out=work / f"digits-prune{int(ratio * 100)}.onnx", quiet=True, fresh=True)
         add(f"structured {int(ratio * 100)}% + {epochs} ep", r.model.path, r.report["params"]["after"],
             r.report["macs"]["after"], "channels removed", t0)
     for ratio in (0.5, 0.8):
         t0 = time.perf_counter()
-        r = prune(src, PruneConfig(ratio=ratio, mode="unstructured", finetune_epochs=epochs, lr=1e-3), data=train_ds,
-                  out=work / f"digits-sparse{int(ratio * 100)}.onnx", quiet=True, fresh=True)
+        cfg = PruneConfig(ratio=ratio, mode="unstructured", train=PruneTraining(epochs=epochs, lr=1e-3))
+        r = prune(src, cfg, data=train_ds, out=work / f"digits-sparse{int(ratio * 100)}.onnx", quiet=True, fresh=True)
         add(f"unstructured {int(ratio * 100)}% + {epochs} ep", r.model.path, r.report["params"]["after"],
             r.report["macs"]["after"], f"sparsity {r.report['sparsity']['sparsity']:.2f}, dense shapes", t0)
     t0 = time.perf_counter()
-    r = distill(src, DistillConfig(student="width=0.5", epochs=epochs, lr=2e-3), data=train_ds,
+    r = distill(src, DistillConfig(student="width=0.5", train=DistillTraining(epochs=epochs, lr=2e-3)), data=train_ds,
                 out=work / "digits-student-w50.onnx", quiet=True, fresh=True)
     add(f"distilled width=0.5 ({epochs} ep)", r.model.path, r.report["params"]["student"],
         r.report["macs"]["student"], "KD T=4 + labels", t0)
     qat_epochs = max(1, epochs // 2)
     for bits in (8, 4):
         t0 = time.perf_counter()
-        cfg = QatConfig(bits=bits, epochs=qat_epochs, lr=3e-4 if bits == 4 else 1e-4, compare_ptq=False)
+        cfg = QatConfig(bits=bits, compare_ptq=False,
+                        train=QatTraining(epochs=qat_epochs, lr=3e-4 if bits == 4 else 1e-4))
         r = qat(src, cfg, data=train_ds, out=work / f"digits-qat{bits}.onnx", eval_data=test, quiet=True, fresh=True)
         add(f"QAT INT{bits} ({qat_epochs} ep)", r.model.path, base_params, base_macs, f"int{bits} weights", t0)
         t0 = time.perf_counter()
@@ -179,9 +187,13 @@ def minilm(work: Path, steps: int, prune_steps: int, sparse_steps: int, quick: b
     import torch
 
     from edgeship.compress import common
-    from edgeship.compress.distill import DistillConfig, distill
-    from edgeship.compress.prune import PruneConfig, prune
-    from edgeship.compress.qat import evaluate_onnx
+    from edgeship.compress.distill.config import DistillConfig
+    from edgeship.compress.distill.step import distill
+    from edgeship.compress.evaluate import evaluate_onnx
+    from edgeship.compress.prune.config import PruneConfig
+    from edgeship.compress.prune.step import prune
+    from edgeship.compress.train_settings import DistillTraining, PruneTraining
+    from edgeship.compress.training_data import load_training_data
     from edgeship.core.data import load_data
     from edgeship.export.exporter import export
     from edgeship.zoo.base import load_zoo
@@ -190,7 +202,7 @@ def minilm(work: Path, steps: int, prune_steps: int, sparse_steps: int, quick: b
     src = load_zoo("minilm")
     test = load_data("data:sentences:test", src.io)
     t0 = time.perf_counter()
-    corpus = common.load_training_data("data:docstrings", src)  # the library's corpus, tokenised once
+    corpus = load_training_data("data:docstrings", src)  # the library's corpus, tokenised once
     log(f"minilm: data:docstrings, {corpus.rows} training sentences ({time.perf_counter() - t0:.0f} s)")
     base_params = common.count_params(src.module)
     base_macs = common.count_macs(src.module, src.example_inputs)
@@ -208,15 +220,15 @@ def minilm(work: Path, steps: int, prune_steps: int, sparse_steps: int, quick: b
 
     def fine_tune(ratio: float, mode: str, n_steps: int) -> tuple[PruneConfig, Any]:
         # The fine-tune is distillation: the pruned model learns the unpruned model's embeddings.
-        cfg = PruneConfig(ratio=ratio, mode=mode, finetune_epochs=1 if n_steps else 0, max_steps=n_steps or None,
-                          lr=PRUNE_LR, schedule="linear", warmup=0.06)
+        cfg = PruneConfig(ratio=ratio, mode=mode, train=PruneTraining(
+            epochs=1 if n_steps else 0, max_steps=n_steps or None, lr=PRUNE_LR, schedule="linear", warmup=0.06))
         return cfg, corpus if n_steps else None
 
     t0 = time.perf_counter()
     export(src, work / "minilm-fp32.onnx")
     add("baseline FP32", work / "minilm-fp32.onnx", base_params, base_macs, "zoo:minilm (6 layers)", t0)
     t0 = time.perf_counter()
-    r = distill(src, DistillConfig(student=f"layers={layers}", epochs=1, max_steps=steps, lr=lr),
+    r = distill(src, DistillConfig(student=f"layers={layers}", train=DistillTraining(epochs=1, max_steps=steps, lr=lr)),
                 data=corpus, out=work / "minilm-student-l3.onnx", quiet=True, fresh=True)
     add(f"distilled layers={layers} ({steps} steps)", r.model.path, r.report["params"]["student"],
         r.report["macs"]["student"], f"teacher layers {r.report['kept_layers']} of 6", t0, r.report["train"]["seconds"])

@@ -34,33 +34,21 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 
-from _timing import THREADS, interleaved_latency, log, ort_runner, size_of
+from _timing import THREADS, interleaved_latency, log, model_call, size_of
 
 MINILM_GATES = ("cosine_mean>=0.995", "cosine_min>=0.98")
-
-
-def openvino_runner(path: Path) -> Callable[[dict[str, np.ndarray]], Any]:
-    from edgeship.core.artifact import Model
-    from edgeship.targets.base import get_target
-
-    runner = get_target("openvino").runner(Model.open(path), threads=THREADS)
-    return lambda feeds: list(runner.infer(feeds).values())
-
-
-def runner_for(path: Path) -> Callable[[dict[str, np.ndarray]], Any]:
-    """ONNX files run in ONNX Runtime, OpenVINO IR (.xml) in OpenVINO; both on THREADS threads."""
-    return openvino_runner(path) if path.suffix == ".xml" else ort_runner(path)
+Feeds = dict[str, np.ndarray]
 
 
 # -- variants ----------------------------------------------------------------------------------------------
 def minilm_variants(src: Path, work: Path, quick: bool) -> dict[str, Path]:
-    from edgeship.compress.quantize import (
+    from edgeship.compress.quantize.api import quantize
+    from edgeship.compress.quantize.configs import (
         Fp16Config,
         Int4WeightConfig,
         Int8DynamicConfig,
         Int8StaticConfig,
         MixedConfig,
-        quantize,
     )
 
     calib = "data:sentences:calib"
@@ -130,7 +118,7 @@ def fused_fp32(src: Path, work: Path) -> Path | None:
     return dst
 
 
-def sdpa_eager(source: Any) -> Callable[[dict[str, np.ndarray]], Any]:
+def sdpa_eager(source: Any) -> Callable[[Feeds], Feeds]:
     """The zoo's MiniLM module with PyTorch's fused scaled-dot-product attention instead of
     Hugging Face's "eager" attention (same weights), run eagerly."""
     import transformers
@@ -140,9 +128,7 @@ def sdpa_eager(source: Any) -> Callable[[dict[str, np.ndarray]], Any]:
 
     encoder = transformers.AutoModel.from_pretrained(source.extra["model_path"], local_files_only=True,
                                                      attn_implementation="sdpa")
-    sdpa = clone_source(source, SentenceEmbedder(encoder), "+sdpa")
-    output = source.output_names[0]
-    return lambda feeds: sdpa.forward_numpy(feeds)[output]
+    return clone_source(source, SentenceEmbedder(encoder), "+sdpa").forward_numpy
 
 
 def optimum_avx512_vnni(src: Path, work: Path) -> Path | None:
@@ -164,21 +150,18 @@ def optimum_avx512_vnni(src: Path, work: Path) -> Path | None:
     return Path(quantizer.quantize(save_dir=folder, quantization_config=qconfig)) / f"{src.stem}_quantized.onnx"
 
 
-def accuracy(ref: list[np.ndarray], path: Path, samples: list[dict[str, np.ndarray]],
-             labels: np.ndarray | None = None) -> dict[str, Any]:
-    from edgeship.check.metrics import output_metrics
+def judged(ref: list[Feeds], run: Callable[[Feeds], Feeds], samples: list[Feeds], gates: tuple[str, ...] = (),
+           task: str = "other", labels: np.ndarray | None = None) -> Any:
+    """``run``'s outputs on ``samples`` against ``ref`` by edgeship's comparison engine (a CandidateResult)."""
+    from edgeship.check.judge import judge
 
-    run = runner_for(path)
-    cand = [run(s)[0] for s in samples]
-    return output_metrics(ref, cand, labels=labels)
+    return judge(ref, [run(s) for s in samples], list(gates), task=task, labels=labels)
 
 
 # -- MiniLM ------------------------------------------------------------------------------------------------
 def bench_minilm(work: Path, quick: bool, rounds: int) -> dict[str, Any]:
     import torch
 
-    from edgeship.check.gates import evaluate_gates, parse_gates
-    from edgeship.check.metrics import output_metrics
     from edgeship.core.artifact import Model
     from edgeship.core.data import load_data
     from edgeship.export.exporter import export
@@ -194,9 +177,9 @@ def bench_minilm(work: Path, quick: bool, rounds: int) -> dict[str, Any]:
     test = load_data("data:sentences:test", model.io)
     log(f"reference: PyTorch eager FP32 on {len(test)} held-out sentences")
     torch.set_num_threads(1)  # numbers do not depend on it, and one thread never stalls on a busy machine
-    ref = [source.forward_numpy(s)["sentence_embedding"] for s in test.samples]
+    ref = [source.forward_numpy(s) for s in test.samples]
     sdpa = sdpa_eager(source)
-    sdpa_m = output_metrics(ref, [sdpa(s) for s in test.samples])
+    sdpa_m = judged(ref, sdpa, test.samples, task="embedding").summary
     torch.set_num_threads(THREADS)
     variants = {"ort-fp32": src}
     fused = fused_fp32(src, work)
@@ -204,28 +187,23 @@ def bench_minilm(work: Path, quick: bool, rounds: int) -> dict[str, Any]:
         variants["ort-fp32-fused"] = fused
     variants.update(minilm_variants(src, work, quick))
     variants.update(openvino_variants(src, work, "data:sentences:calib"))
-    gates = parse_gates(MINILM_GATES)
     rows: dict[str, dict[str, Any]] = {
         "pytorch-eager-fp32": {"size_bytes": None, "cosine_mean": 1.0, "cosine_min": 1.0, "gate": True},
         "pytorch-eager-fp32-sdpa": {"size_bytes": None, "cosine_mean": sdpa_m["cosine_mean"],
                                     "cosine_min": sdpa_m["cosine_min"], "gate": True},
     }
     for name, path in variants.items():
-        m = accuracy(ref, path, test.samples)
-        passed, why = evaluate_gates(gates, m)
+        result = judged(ref, model_call(path), test.samples, MINILM_GATES, task="embedding")
+        m = result.summary
         rows[name] = {"size_bytes": size_of(path), "cosine_mean": m["cosine_mean"], "cosine_min": m["cosine_min"],
-                      "gate": passed, "why": why}
+                      "gate": result.passed, "why": result.why}
     shapes = [(1, 32)] if quick else [(1, 32), (1, 128), (8, 32), (8, 128)]
     loads: list[float] = []
     for batch, seq in shapes:
         feeds = test.batch(batch, seq)
         log(f"timing batch {batch} × seq {seq} ({rounds} interleaved rounds)")
-        runners = {name: runner_for(path) for name, path in variants.items()}
-
-        def eager(f: dict[str, np.ndarray]) -> Any:
-            return source.forward_numpy(f)
-
-        runners["pytorch-eager-fp32"] = eager
+        runners: dict[str, Callable[[Feeds], Any]] = {name: model_call(path) for name, path in variants.items()}
+        runners["pytorch-eager-fp32"] = source.forward_numpy
         runners["pytorch-eager-fp32-sdpa"] = sdpa
         load_before = os.getloadavg()[0]
         lat = interleaved_latency(runners, feeds, rounds, per_round_s=0.3 if batch == 1 else 0.6)
@@ -242,7 +220,8 @@ def bench_minilm(work: Path, quick: bool, rounds: int) -> dict[str, Any]:
 
 # -- digits CNN --------------------------------------------------------------------------------------------
 def bench_digits(work: Path, rounds: int) -> dict[str, Any]:
-    from edgeship.compress.quantize import Fp16Config, Int8DynamicConfig, Int8StaticConfig, MixedConfig, quantize
+    from edgeship.compress.quantize.api import quantize
+    from edgeship.compress.quantize.configs import Fp16Config, Int8DynamicConfig, Int8StaticConfig, MixedConfig
     from edgeship.core.artifact import Model
     from edgeship.core.data import load_data
     from edgeship.export.exporter import export
@@ -266,16 +245,16 @@ def bench_digits(work: Path, rounds: int) -> dict[str, Any]:
         path = work / f"digits.{name}.onnx"
         quantize(src, cfg, out=path, calib="data:digits-calib" if cfg.needs_calibration else None)
         variants[name] = path
-    fp32_run = ort_runner(src)
-    ref = [fp32_run(s)[0] for s in test.samples]
+    fp32_run = model_call(src)
+    ref = [fp32_run(s) for s in test.samples]
     rows: dict[str, dict[str, Any]] = {}
     for name, path in variants.items():
-        m = accuracy(ref, path, test.samples, labels=test.labels)
+        m = judged(ref, model_call(path), test.samples, task="classification", labels=test.labels).summary
         rows[name] = {"size_bytes": size_of(path), "accuracy": m.get("accuracy"),
                       "accuracy_drop": m.get("accuracy_drop"), "top1_agreement": m.get("top1_agreement")}
     for batch in (1, 64):
         feeds = test.batch(batch)
-        lat = interleaved_latency({n: ort_runner(p) for n, p in variants.items()}, feeds, rounds, per_round_s=0.2)
+        lat = interleaved_latency({n: model_call(p) for n, p in variants.items()}, feeds, rounds, per_round_s=0.2)
         for name, ms in lat.items():
             rows[name][f"ms_b{batch}"] = ms
     return {"rows": rows, "test_samples": len(test)}

@@ -45,12 +45,12 @@ def main() -> int:
     ap.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     args = ap.parse_args()
 
+    from edgeship.api import convert
     from edgeship.bench.harness import bench
     from edgeship.check.comparator import check
     from edgeship.core.errors import EdgeshipError
     from edgeship.export.exporter import export
     from edgeship.targets.base import get_target
-    from edgeship.targets.convert import convert
     from edgeship.zoo.base import load_zoo
 
     source = load_zoo("digits-cnn")
@@ -64,7 +64,7 @@ def main() -> int:
             row: dict[str, Any] = {"target": target, "precision": precision, "runs_here": avail.runs_here,
                                    "why_not": avail.why}
             rows.append(row)
-            suffix = getattr(tgt, "suffix", ".onnx")
+            suffix = tgt.suffix
             subject = source if "torch" in tgt.formats and "onnx" not in tgt.formats else onnx_model
             try:
                 if target == "onnxruntime":

@@ -19,11 +19,11 @@ _LAZY = {
     "TensorSpec": "edgeship.core.artifact:TensorSpec",
     "Dataset": "edgeship.core.data:Dataset",
     "load_data": "edgeship.core.data:load_data",
-    "load_source": "edgeship.export.sources:load_source",
-    "ExportConfig": "edgeship.export.exporter:ExportConfig",
+    "load_source": "edgeship.sources.resolve:resolve",
+    "ExportConfig": "edgeship.export.config:ExportConfig",
     "optimize": "edgeship.pipeline.optimize:optimize",
-    "quantize": "edgeship.compress.quantize:quantize",
-    "convert": "edgeship.targets.convert:convert",
+    "quantize": "edgeship.compress.quantize.api:quantize",
+    "convert": "edgeship.api:convert",
 }
 
 __all__ = ["__version__", *_LAZY]

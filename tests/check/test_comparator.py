@@ -4,9 +4,9 @@ import pytest
 from onnx import numpy_helper
 
 from edgeship.check.comparator import check
-from edgeship.check.golden import is_golden, load_golden
 from edgeship.cli.main import main
 from edgeship.core.errors import BadInput
+from edgeship.core.golden import is_golden, load_golden
 from models.tiny import tiny_onnx
 
 

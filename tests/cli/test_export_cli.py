@@ -166,6 +166,6 @@ def test_help_teaches_sources_and_exit_codes(capsys: pytest.CaptureFixture[str])
 
 
 def _load_module(spec: str) -> torch.nn.Module:
-    from edgeship.export.sources import load_source
+    from edgeship.sources.loaders import load_source
 
     return load_source(spec).module

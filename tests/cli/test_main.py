@@ -2,6 +2,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from edgeship.cli.main import main
 
 
@@ -21,9 +23,8 @@ def test_help_is_fast_and_imports_nothing_heavy():
 
 def test_usage_errors_exit_2(capsys):
     assert main([]) == 2
-    try:
+    with pytest.raises(SystemExit) as exc:  # argparse's own usage error
         main(["check"])
-    except SystemExit as exc:  # argparse's own usage error
-        assert exc.code == 2
+    assert exc.value.code == 2
     assert main(["optimize"]) == 2
     assert "give a recipe file or --model" in capsys.readouterr().err

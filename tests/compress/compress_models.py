@@ -24,7 +24,7 @@ def tiny_bert_source(layers: int = 4, heads: int = 4, hidden: int = 32, seed: in
     from torch import nn
     from transformers import BertConfig, BertModel
 
-    from edgeship.zoo.base import TorchSource
+    from edgeship.sources.torch_source import TorchSource
 
     torch.manual_seed(seed)
     cfg = BertConfig(vocab_size=64, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,

@@ -1,4 +1,4 @@
-"""Compression steps by config kind, and the optimize variants built on them."""
+"""The compression variants optimize builds: each config built by the builder of its type."""
 
 from __future__ import annotations
 
@@ -7,9 +7,6 @@ from pathlib import Path
 import pytest
 from compress_models import digits_source, one_torch_thread
 
-from edgeship.compress.prune import PruneConfig
-from edgeship.compress.steps import compress
-from edgeship.core.config import Config
 from edgeship.core.errors import BadInput
 
 
@@ -23,23 +20,11 @@ def _ctx(tmp_path: Path, source, name: str):
                           golden=tmp_path / "golden.npz", gates=(), task="classification")
 
 
-def test_steps_dispatch_on_the_config_kind_from_a_recipe_dict():
-    config = Config.from_dict({"kind": "prune", "ratio": 0.3})  # the kind picks the class
-    assert isinstance(config, PruneConfig)
-    with one_torch_thread():
-        result = compress(digits_source(), config, quiet=True)
-    assert result.source.module.features[0].out_channels == 11  # 16 - 30% (rounded)
-    with pytest.raises(BadInput, match="unknown compression step"):
-        from edgeship.compress.steps import get_step
-
-        get_step("nope")
-
-
 @pytest.mark.slow
 def test_qat_int4_variant_builds_an_int4_model_for_optimize(tmp_path):
     import onnx
 
-    import edgeship.compress.variants  # noqa: F401  (registers the variants)
+    import edgeship.pipeline.compress_variants  # noqa: F401  (registers the variants)
     from edgeship.pipeline.variants import get_variant
 
     variant = get_variant("qat-int4")
@@ -52,8 +37,25 @@ def test_qat_int4_variant_builds_an_int4_model_for_optimize(tmp_path):
 
 
 def test_variant_on_an_onnx_source_names_the_fix(tmp_path):
-    import edgeship.compress.variants  # noqa: F401
+    import edgeship.pipeline.compress_variants  # noqa: F401
     from edgeship.pipeline.variants import get_variant
 
     with pytest.raises(BadInput, match="PyTorch source"):
         get_variant("prune-50").build(_ctx(tmp_path, None, "p"))
+
+
+def test_variants_take_the_recipes_options_and_dispatch_on_the_config_type(tmp_path):
+    from edgeship.compress.prune.config import PruneConfig
+    from edgeship.compress.train_settings import PruneTraining
+    from edgeship.pipeline.compress_variants import build_compressed
+    from edgeship.pipeline.variants import VARIANT_BUILDERS, get_variant
+
+    ctx = _ctx(tmp_path, digits_source(), "p")
+    ctx.options = {"train": {"epochs": 1, "max_steps": 2}}  # a recipe's variant_options for prune-30
+    config = get_variant("prune-30").config_for(ctx)
+    assert config == PruneConfig(ratio=0.3, train=PruneTraining(epochs=1, max_steps=2, lr=1e-3))
+    assert VARIANT_BUILDERS.get(config) is build_compressed
+    with one_torch_thread():
+        model = get_variant("prune-30").build(ctx)
+    assert model.path == tmp_path / "p.onnx" and model.provenance[0].config["train"]["max_steps"] == 2
+    assert get_variant("fp32").config_for(ctx) is None

@@ -67,3 +67,15 @@ def test_checker_failure_and_external_data_traversal(tmp_path):
     onnx.save(model, str(tmp_path / "evil.onnx"))
     with pytest.raises(BadInput, match="outside the model's folder"):
         load(tmp_path / "evil.onnx")
+
+
+def test_concrete_shape_fills_batch_and_sequence_and_names_the_fix():
+    from edgeship.core.artifact import TensorSpec
+
+    ids = TensorSpec("input_ids", "int64", ("batch", "sequence"))
+    assert ids.concrete(4, 32) == (4, 32)
+    assert TensorSpec("x", "float32", (-1, 3, 224, 224)).concrete(2) == (2, 3, 224, 224)  # -1: any size
+    with pytest.raises(BadInput, match=r"symbolic dim 'sequence' at axis 1; fix it with --shape input_ids:1,N"):
+        ids.concrete()
+    with pytest.raises(BadInput, match="give calibration data"):
+        TensorSpec("x", "float32", (1, "h", "w")).concrete(fix="give calibration data")

@@ -68,3 +68,37 @@ def test_load_reports_missing_and_bad_yaml(tmp_path):
     bad.write_text("ratio: [1,\n")
     with pytest.raises(BadInput, match="invalid YAML"):
         Outer.load(bad)
+
+
+@dataclasses.dataclass(frozen=True)
+class Choices(Config):
+    bits: Literal[8, 4] = 8
+    mode: Literal["a", "b"] | None = None
+
+
+def test_literal_fields_are_checked_on_construction_without_a_validate():
+    assert Choices(bits=4, mode="b").bits == 4 and Choices().mode is None
+    with pytest.raises(BadInput, match=r"Choices\.bits=3 is not one of the choices; choose 8 or 4"):
+        Choices(bits=3)
+    with pytest.raises(BadInput, match=r"Choices\.mode='c' .*choose a or b"):
+        Choices(mode="c")
+    with pytest.raises(BadInput, match=r"Outer\.mode='c'"):  # the subclass's own validate() still runs after
+        Outer(mode="c")
+
+
+@dataclasses.dataclass(frozen=True)
+class Moved(Config):
+    kind: ClassVar[str] = "test-moved"
+    inner: Inner = dataclasses.field(default_factory=Inner)
+
+    @classmethod
+    def upgrade_dict(cls, data):
+        if "level" in data:  # an older layout kept `level` at the top
+            data["inner"] = {**data.get("inner", {}), "level": data.pop("level")}
+        return data
+
+
+def test_upgrade_dict_moves_old_keys_also_when_loaded_through_the_base_class():
+    assert Moved.from_dict({"level": 4}).inner.level == 4
+    assert Config.from_dict({"kind": "test-moved", "level": 5}).inner == Inner(5)
+    assert Moved().replace(level=6).inner.level == 6

@@ -36,3 +36,25 @@ def test_modules_are_imported_on_first_read(tmp_path, monkeypatch):
     assert tests_registry_holder.REG.get("plugged") == 42
     assert tests_registry_holder.REG.names() == ["plugged"]
     assert "es_plugin_for_test" in sys.modules
+
+
+def test_type_registry_dispatches_on_the_class_and_its_bases():
+    from edgeship.core.registry import TypeRegistry
+
+    class Base: ...
+
+    class Child(Base): ...
+
+    class Own(Base): ...
+
+    class Other: ...
+
+    reg: TypeRegistry[str] = TypeRegistry("handler")
+    reg.register(Base)("base")
+    reg.add(Own, "own")
+    with pytest.raises(ValueError, match="handler for Own is registered twice"):
+        reg.add(Own, "again")
+    assert reg.get(Child()) == "base" and reg.get(Own) == "own" and reg.get(Base()) == "base"
+    with pytest.raises(BadInput, match="unknown handler for Other; known: Base, Own"):
+        reg.get(Other())
+    assert reg.types() == [Base, Own]

@@ -15,7 +15,8 @@ import pytest
 
 from edgeship.cli.main import main
 from edgeship.core.artifact import Model
-from edgeship.export.exporter import ExportConfig, export
+from edgeship.export.config import ExportConfig
+from edgeship.export.exporter import export
 from edgeship.zoo.base import load_zoo
 
 pytestmark = pytest.mark.slow

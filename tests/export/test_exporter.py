@@ -10,12 +10,13 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from export_factories import factories_file, tiny_hf_folder
 
 from edgeship.core.artifact import Model, sidecar_path
 from edgeship.core.errors import BadInput, GateFailed
-from edgeship.export.exporter import ExportConfig, export, parse_dynamic_axis
-from edgeship.export.sources import load_source
+from edgeship.export.config import ExportConfig, parse_dynamic_axis
+from edgeship.export.exporter import export
+from edgeship.sources.loaders import load_source
+from models.factories import factories_file, tiny_hf_folder
 from models.tiny import tiny_onnx, torch_factory_file
 
 

@@ -26,7 +26,23 @@ def test_step_is_reused_until_the_code_changes(tmp_path, monkeypatch):
     assert _run(tmp_path, calls)["n"] == 2 and len(calls) == 2
 
 
-def test_fingerprint_covers_the_package_and_library_versions():
-    fp = store.code_fingerprint()
-    assert len(fp) == 16 and fp == store.code_fingerprint()
-    assert "onnxruntime" in store.RESULT_LIBRARIES
+def test_fingerprint_changes_with_the_code_and_the_libraries(tmp_path):
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "a.py").write_text("x = 1\n")
+    (pkg / "sub" / "b.py").write_text("y = 2\n")
+    (pkg / "notes.txt").write_text("not code")
+    libs = ("onnx",)
+    base = store.fingerprint(pkg, libs)
+    assert len(base) == 16 and base == store.fingerprint(pkg, libs)
+    (pkg / "notes.txt").write_text("changed, still not code")
+    assert store.fingerprint(pkg, libs) == base
+    (pkg / "sub" / "b.py").write_text("y = 3\n")  # an edit anywhere in the package
+    edited = store.fingerprint(pkg, libs)
+    assert edited != base
+    (pkg / "sub" / "b.py").rename(pkg / "b.py")  # same contents, another module
+    assert store.fingerprint(pkg, libs) != edited
+    # a library that is installed, and one that is not, each change it
+    assert store.fingerprint(pkg, ("onnx", "numpy")) != store.fingerprint(pkg, libs)
+    assert store.fingerprint(pkg, ("onnx", "no-such-library-xyz")) != store.fingerprint(pkg, libs)
+    assert "onnxruntime" in store.RESULT_LIBRARIES and "torch" in store.RESULT_LIBRARIES

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,13 @@ from edgeship.ship.repository import RepoConfig, ShipRepository, init_repo
 from edgeship.ship.serve import StaticServer, serve_repository
 from models.tiny import tiny_onnx
 
+# The demo's ship step (examples/ship_demo.py) and the fleet simulation (benchmarks/fleet_simulation.py)
+# live outside the library; their tests import them from there.
+ROOT = Path(__file__).resolve().parents[2]
+for folder in (ROOT / "examples", ROOT / "benchmarks"):
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))
+
 
 @dataclasses.dataclass(frozen=True)
 class Release:
@@ -27,14 +35,13 @@ class Release:
 
 def _golden_for(model: Path, out: Path, reference: Path | None = None, n: int = 4) -> Path:
     """Golden inputs and the outputs of ``reference`` (default: the model itself) run in ORT."""
-    import onnxruntime as ort
+    from edgeship.core.golden import save_golden
+    from edgeship.targets.onnxruntime.runner import OrtRunner
 
-    from edgeship.check.golden import save_golden
-
-    sess = ort.InferenceSession(str(reference or model), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(42)
     inputs = [{"x": rng.standard_normal((1, 16)).astype(np.float32)} for _ in range(n)]
-    outputs = [{"logits": sess.run(None, feeds)[0]} for feeds in inputs]
+    with OrtRunner(reference or model) as runner:
+        outputs = [runner.infer(feeds) for feeds in inputs]
     return save_golden(out, inputs, outputs)
 
 
@@ -96,5 +103,23 @@ def device(repo: ShipRepository, server: StaticServer, tmp_path: Path) -> Agent:
     """An agent that already runs v1 (first update done)."""
     agent = Agent(agent_config(repo, server.url, tmp_path / "device"))
     result = agent.run_once()
-    assert result["outcome"] == "updated", result
+    assert result.kind == "updated", result
     return agent
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[object]:
+    """One PostgreSQL server for the session (started on first use, stopped at the end)."""
+    from pg import PostgresServer
+
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh rollout database: a SQLite file, or a database of its own on the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "rollouts.db")
+    return request.getfixturevalue("postgres").new_database()  # type: ignore[no-any-return]

@@ -33,7 +33,7 @@ def test_tampered_model_bytes_are_rejected(device, repo, releases):
     publish(repo, releases["v2"], "2.0.0")
     with fault_server(repo.path / "public", "tamper", "/targets/models/tiny/2.0.0/") as evil:
         result = _agent_at(device, evil.url).run_once()
-    assert result["outcome"] == "rejected" and "does not match" in result["detail"], result
+    assert result.kind == "rejected" and "does not match" in result.detail, result
     _assert_serves(device, releases["v1"].sha256)
     assert not list((Path(device.config.slot_dir) / "downloads").glob("*.part"))
 
@@ -41,10 +41,10 @@ def test_tampered_model_bytes_are_rejected(device, repo, releases):
 def test_replayed_older_metadata_is_rejected(device, repo, releases, tmp_path):
     old = shutil.copytree(repo.path / "public", tmp_path / "old-public")
     publish(repo, releases["v2"], "2.0.0")
-    assert device.run_once()["outcome"] == "updated"
+    assert device.run_once().kind == "updated"
     with StaticServer(old) as attacker:  # yesterday's repository: valid signatures, older versions
         result = _agent_at(device, attacker.url).run_once()
-    assert result["outcome"] == "metadata_rejected" and "version" in result["detail"].lower(), result
+    assert result.kind == "metadata_rejected" and "version" in result.detail.lower(), result
     _assert_serves(device, releases["v2"].sha256)
 
 
@@ -53,13 +53,13 @@ def test_expired_timestamp_freeze_is_detected(tmp_path, releases):
     publish(repo, releases["v1"], "1.0.0")
     with StaticServer(repo.path / "public") as frozen:
         agent = Agent(agent_config(repo, frozen.url, tmp_path / "dev"))
-        assert agent.run_once()["outcome"] == "updated"
+        assert agent.run_once().kind == "updated"
         time.sleep(3.5)  # the server keeps serving the same (now expired) timestamp: a freeze attack
         result = agent.run_once()
-        assert result["outcome"] == "metadata_rejected" and "expired" in result["detail"].lower(), result
+        assert result.kind == "metadata_rejected" and "expired" in result.detail.lower(), result
         _assert_serves(agent, releases["v1"].sha256)
         repo.refresh()  # what `edgeship ship refresh` (cron) does
-        assert agent.run_once()["outcome"] == "up_to_date"
+        assert agent.run_once().kind == "up_to_date"
 
 
 def test_mix_and_match_metadata_is_rejected(device, repo, releases, tmp_path):
@@ -71,7 +71,7 @@ def test_mix_and_match_metadata_is_rejected(device, repo, releases, tmp_path):
     (evil / "metadata" / f"{repo.current_version('targets')}.targets.json").write_bytes(old_targets)
     with StaticServer(evil) as attacker:
         result = _agent_at(device, attacker.url).run_once()
-    assert result["outcome"] == "metadata_rejected" and "version" in result["detail"].lower(), result
+    assert result.kind == "metadata_rejected" and "version" in result.detail.lower(), result
     _assert_serves(device, releases["v1"].sha256)
 
 
@@ -80,13 +80,13 @@ def test_signature_threshold_not_met_is_rejected(tmp_path, releases):
     publish(repo, releases["v1"], "1.0.0")
     with StaticServer(repo.path / "public") as server:
         agent = Agent(agent_config(repo, server.url, tmp_path / "dev"))
-        assert agent.run_once()["outcome"] == "updated"  # two of two signatures: accepted
+        assert agent.run_once().kind == "updated"  # two of two signatures: accepted
         publish(repo, releases["v2"], "2.0.0")
         md = repo.load("targets")
         md.signatures.pop(next(iter(md.signatures)))  # one key's signature only
         _write_metadata(repo.metadata_dir, "targets", md)
         result = agent.run_once()
-    assert result["outcome"] == "metadata_rejected" and "UnsignedMetadataError" in result["detail"], result
+    assert result.kind == "metadata_rejected" and "UnsignedMetadataError" in result.detail, result
     _assert_serves(agent, releases["v1"].sha256)
 
 
@@ -95,7 +95,7 @@ def test_revoked_key_cannot_sign(device, repo, releases):
     stolen = repo.keys.signer(old_keyid)  # the attacker kept a copy of the old targets key
     repo.rotate_key("targets")
     publish(repo, releases["v3"], "3.0.0")
-    assert device.run_once()["outcome"] == "updated"  # the device now trusts root v2
+    assert device.run_once().kind == "updated"  # the device now trusts root v2
     # The attacker signs new targets metadata with the revoked key (online snapshot/timestamp keys
     # also compromised, so the rest of the chain is valid).
     md = repo.load("targets")
@@ -107,7 +107,7 @@ def test_revoked_key_cannot_sign(device, repo, releases):
     _write_metadata(repo.metadata_dir, "targets", md)
     repo.snapshot_and_timestamp()
     result = device.run_once()
-    assert result["outcome"] == "metadata_rejected" and "UnsignedMetadataError" in result["detail"], result
+    assert result.kind == "metadata_rejected" and "UnsignedMetadataError" in result.detail, result
     _assert_serves(device, releases["v3"].sha256)
 
 
@@ -117,7 +117,7 @@ def test_endless_data_is_cut_at_the_signed_length(device, repo, releases):
         t0 = time.monotonic()
         result = _agent_at(device, evil.url).run_once()
         elapsed = time.monotonic() - t0
-    assert result["outcome"] == "rejected" and "bytes" in result["detail"], result
+    assert result.kind == "rejected" and "bytes" in result.detail, result
     assert elapsed < 10
     _assert_serves(device, releases["v1"].sha256)
 
@@ -125,7 +125,7 @@ def test_endless_data_is_cut_at_the_signed_length(device, repo, releases):
 def test_endless_metadata_is_cut(device, repo):
     with fault_server(repo.path / "public", "endless", "/metadata/timestamp.json") as evil:
         result = _agent_at(device, evil.url).run_once()
-    assert result["outcome"] == "download_failed" and result["transient"], result
+    assert result.kind == "download_failed" and result.transient, result
 
 
 def test_slow_retrieval_hits_the_deadline(device, repo, releases):
@@ -135,7 +135,7 @@ def test_slow_retrieval_hits_the_deadline(device, repo, releases):
         result = _agent_at(device, evil.url, deadline_s=2.0).run_once()
         elapsed = time.monotonic() - t0
         evil.httpd.stopping = True  # type: ignore[attr-defined]
-    assert result["outcome"] == "download_failed" and "deadline" in result["detail"], result
+    assert result.kind == "download_failed" and "deadline" in result.detail, result
     assert elapsed < 6
     _assert_serves(device, releases["v1"].sha256)
 
@@ -145,12 +145,12 @@ def test_dropped_connection_resumes_with_a_range_request(device, repo, releases)
     with fault_server(repo.path / "public", "drop", f"/{releases['v2'].sha256}.model.onnx") as flaky:
         agent = _agent_at(device, flaky.url)
         first = agent.run_once()
-        assert first["outcome"] == "download_failed" and first["transient"], first
+        assert first.kind == "download_failed" and first.transient, first
         part = Path(device.config.slot_dir) / "downloads" / f"{releases['v2'].sha256}.part"
         size = part.stat().st_size
         assert 0 < size < releases["v2"].model.stat().st_size
         second = agent.run_once()
-        assert second["outcome"] == "updated", second
+        assert second.kind == "updated", second
         assert any(f"range=bytes={size}-" in r for r in flaky.requests), flaky.requests
     _assert_serves(device, releases["v2"].sha256)
 
@@ -159,5 +159,5 @@ def test_dropped_connection_resumes_with_a_range_request(device, repo, releases)
 def test_unreachable_or_tampered_metadata_keeps_the_model(device, repo, path):
     with fault_server(repo.path / "public", "tamper", path) as evil:
         result = _agent_at(device, evil.url).run_once()
-    assert result["outcome"] in ("metadata_rejected", "rejected", "download_failed"), result
-    assert result["outcome"] != "updated"
+    assert result.kind in ("metadata_rejected", "rejected", "download_failed"), result
+    assert result.kind != "updated"

@@ -7,10 +7,10 @@ import json
 import shutil
 
 import pytest
+from ship_demo import publish_and_update
 
 from edgeship.core.artifact import file_sha256
-from edgeship.ship.demo import publish_and_update
-from edgeship.ship.fleet import simulate
+from fleet_simulation import simulate
 
 
 @pytest.mark.slow

@@ -49,13 +49,13 @@ def test_external_data_release_installs_and_weight_only_change_is_a_new_release(
     assert rel["files"] == ["model.onnx.data"]
     with serve_repository(repo.path) as server:
         agent = Agent(agent_config(repo, server.url, tmp_path / "device"))
-        assert agent.run_once()["outcome"] == "updated"
+        assert agent.run_once().kind == "updated"
         model = active_model(tmp_path / "device")
         assert (model.parent / "model.onnx.data").is_file()
         np.testing.assert_allclose(_serve(model), _serve(v1), rtol=1e-6)
         publish_model(repo, v2, g2, "stable", "2.0.0", name="ext", gates=["cosine_min>=0.999"])
         result = agent.run_once()
-        assert result["outcome"] == "updated" and result["version"] == "2.0.0", result
+        assert result.kind == "updated" and result.version == "2.0.0", result
         np.testing.assert_allclose(_serve(active_model(tmp_path / "device")), _serve(v2), rtol=1e-6)
         sd = SlotDir(tmp_path / "device")
         assert sd.pointer()["active"]["sha256"] != sd.pointer()["previous"]["sha256"]
@@ -69,14 +69,14 @@ def test_tampered_companion_is_rejected_and_the_old_model_kept(tmp_path):
     publish_model(repo, v1, g1, "stable", "1.0.0", name="ext", gates=["cosine_min>=0.999"])
     with serve_repository(repo.path) as server:
         agent = Agent(agent_config(repo, server.url, tmp_path / "device"))
-        assert agent.run_once()["outcome"] == "updated"
+        assert agent.run_once().kind == "updated"
         publish_model(repo, v2, g2, "stable", "2.0.0", name="ext", gates=["cosine_min>=0.999"])
         served = next((repo.path / "public" / "targets" / "models" / "ext" / "2.0.0").glob("*.model.onnx.data"))
         data = bytearray(served.read_bytes())
         data[-1] ^= 0xFF
         served.write_bytes(bytes(data))
         result = agent.run_once()
-        assert result["outcome"] == "rejected" and "signed metadata" in result["detail"], result
+        assert result.kind == "rejected" and "signed metadata" in result.detail, result
         np.testing.assert_allclose(_serve(active_model(tmp_path / "device")), _serve(v1), rtol=1e-6)
 
 
@@ -96,7 +96,7 @@ def test_openvino_ir_release_runs_on_the_device(tmp_path):
     with serve_repository(repo.path) as server:
         agent = Agent(agent_config(repo, server.url, tmp_path / "device", runtimes=("openvino-cpu",)))
         result = agent.run_once()
-        assert result["outcome"] == "updated", result
+        assert result.kind == "updated", result
         model = active_model(tmp_path / "device")
         assert model.name == "tiny.xml" and (model.parent / "tiny.bin").is_file()
 

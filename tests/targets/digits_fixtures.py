@@ -1,7 +1,8 @@
 """Digits fixtures shared by the target and placement tests: the zoo's digits CNN, its ONNX export,
- held-out digits and ONNX Runtime's outputs.
+its ExecuTorch program, held-out digits and ONNX Runtime's outputs.
 
-Session-scoped: training (cached), export and the reference run happen once for all target tests."""
+Session-scoped: training (cached), export, lowering and the reference run happen once for all target
+tests; each test asks for the fixtures it needs, never for another test's output file."""
 
 from __future__ import annotations
 
@@ -23,6 +24,15 @@ def digits_onnx(digits_source, tmp_path_factory):
     from edgeship.export.exporter import export
 
     return export(digits_source, tmp_path_factory.mktemp("digits") / "digits.onnx")
+
+
+@pytest.fixture(scope="session")
+def digits_pte(digits_source, tmp_path_factory):
+    """The digits CNN lowered to ExecuTorch (XNNPACK, fp32), with its delegation record."""
+    pytest.importorskip("executorch")
+    from edgeship.api import convert
+
+    return convert(digits_source, "executorch", tmp_path_factory.mktemp("digits-pte") / "digits.pte")
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
+from edgeship.api import convert
 from edgeship.cli.main import main
 from edgeship.core.errors import BadInput
-from edgeship.targets.convert import convert
 
 
 def test_targets_json_lists_every_target_with_reasons(capsys):

@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
+from edgeship.api import convert
 from edgeship.core.artifact import Model
 from edgeship.core.errors import BadInput, NotRunnableHere
 from edgeship.targets.base import get_target
-from edgeship.targets.convert import convert
 
 pytest.importorskip("coremltools")
 linux_only = pytest.mark.skipif(sys.platform == "darwin", reason="checks the Linux refusal")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from edgeship.targets.convert import convert
+from edgeship.api import convert
 
 pytestmark = pytest.mark.slow
 SENTENCES = 32

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from digits_fixtures import accuracy
 
+from edgeship.api import convert
 from edgeship.core.artifact import Model
 from edgeship.core.errors import BadInput
-from edgeship.targets.convert import convert
-from edgeship.targets.openvino import OpenVinoTargetConfig
+from edgeship.targets.openvino.target import OpenVinoTargetConfig
 
 pytest.importorskip("openvino")
 

@@ -9,8 +9,8 @@ import pytest
 from edgeship.core.artifact import IOSpec, Model, TensorSpec
 from edgeship.core.errors import BadInput, NotRunnableHere
 from edgeship.targets.base import get_target
-from edgeship.targets.tensorrt import TensorrtTargetConfig
 from edgeship.targets.tensorrt.plan import CalibrationBatches, builder_flags, profile_shapes
+from edgeship.targets.tensorrt.target import TensorrtTargetConfig
 
 TEXT_IO = IOSpec((TensorSpec("input_ids", "int64", ("batch", "sequence")),
                   TensorSpec("attention_mask", "int64", ("batch", "sequence"))),
@@ -30,7 +30,7 @@ def test_availability_names_what_is_missing():
 
 
 def test_convert_and_runner_refuse_with_the_reason(digits_onnx, tmp_path):
-    from edgeship.targets.convert import convert
+    from edgeship.api import convert
 
     target = get_target("tensorrt")
     why = target.availability().why

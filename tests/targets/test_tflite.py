@@ -1,5 +1,5 @@
 """TFLite (LiteRT) from ONNX through onnx2tf on the digits CNN: fp32 parity with ONNX Runtime in the ONNX
-layout, fp16/dynamic-range/full INT8 accuracy, int8 I/O, and TFLite Micro's arena on the INT8 model.
+layout, fp16/dynamic-range/full INT8 accuracy, keep_nchw and litert-torch (TFLite Micro: test_tflite_micro.py).
 
 onnx2tf needs TensorFlow (slow to import and convert on 2 cores): one conversion per precision, shared."""
 
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from digits_fixtures import accuracy
 
+from edgeship.api import convert
 from edgeship.core.artifact import Model
-from edgeship.core.errors import BadInput, GateFailed
-from edgeship.targets.convert import convert
+from edgeship.core.errors import BadInput
 
 pytest.importorskip("onnx2tf")
 pytest.importorskip("ai_edge_litert")
@@ -70,25 +70,6 @@ def test_float_io_variants(precision, digits_onnx, out_dir, digits_test, ort_log
     assert accuracy(ort_logits, digits_test[1]) - accuracy(out, digits_test[1]) <= 1.0
     if precision == "fp16":
         assert np.abs(out - ort_logits).max() < 0.05
-
-
-def test_int8_io_and_tflite_micro_arena(digits_onnx, out_dir, digits_calib, digits_test, ort_logits):
-    from edgeship.targets.base import get_target
-
-    micro = convert(digits_onnx, "tflite-micro", out_dir / "digits_micro.tflite", calib=digits_calib)
-    arena = micro.facts["arena_bytes"]
-    assert 1_000 < arena < 64 * 1024  # a 13k-parameter CNN fits a small microcontroller
-    assert micro.facts["tflite"]["inputs"][0]["dtype"] == "int8"  # int8 I/O by default for MCUs
-    with get_target("tflite-micro").runner(micro) as r:
-        out = r.infer(digits_test[0])["logits"]
-    assert accuracy(ort_logits, digits_test[1]) - accuracy(out, digits_test[1]) <= 1.0
-    # the same file on LiteRT gives the same answers as on TFLite Micro
-    lite = _run(micro, digits_test[0])
-    assert (lite.argmax(1) == out.argmax(1)).mean() >= 0.99
-    # a RAM budget below the arena is a gate failure that names both numbers; the file stays unwritten
-    with pytest.raises(GateFailed, match=str(arena)):
-        convert(micro, "tflite-micro", out_dir / "tiny_mcu.tflite", ram_bytes=arena // 2)
-    assert not (out_dir / "tiny_mcu.tflite").exists()
 
 
 def test_int8_needs_calibration(digits_onnx, out_dir):

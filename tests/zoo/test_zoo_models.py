@@ -8,14 +8,31 @@ import numpy as np
 import pytest
 
 from edgeship.core.data import load_data
-from edgeship.zoo import models
-from edgeship.zoo.base import TorchSource, load_zoo, zoo_names
+from edgeship.sources.torch_source import TorchSource
+from edgeship.zoo import digits_cnn
+from edgeship.zoo.base import ZOO, cache_dir, load_zoo, zoo_names
+from edgeship.zoo.minilm import MINILM_EXAMPLE_SEQ, tokenizer
 
 ESPRESSO, EGYPTIAN_CAT = 967, 285  # ImageNet class indices
 
 
 def test_zoo_lists_the_bundled_models() -> None:
     assert {"minilm", "efficientnet-lite0", "digits-cnn"} <= set(zoo_names())
+
+
+def test_each_bundled_model_is_its_own_module() -> None:
+    """One module per asset registers its factory; the registry imports them on first read."""
+    modules = {name: factory.__module__ for name, factory in ZOO.items()}
+    assert modules["minilm"] == "edgeship.zoo.minilm"
+    assert modules["efficientnet-lite0"] == "edgeship.zoo.efficientnet_lite0"
+    assert modules["digits-cnn"] == "edgeship.zoo.digits_cnn"
+
+
+def test_unknown_zoo_model_lists_the_known() -> None:
+    from edgeship.core.errors import BadInput
+
+    with pytest.raises(BadInput, match=r"unknown zoo model 'resnet'; known: .*digits-cnn.*minilm"):
+        load_zoo("zoo:resnet")
 
 
 # -- MiniLM -----------------------------------------------------------------------------------------
@@ -33,7 +50,7 @@ def test_minilm_matches_sentence_transformers(minilm: TorchSource) -> None:
              "Deep copy operation on arbitrary Python objects, including recursive structures."]
     reference = SentenceTransformer(minilm.extra["model_path"], device="cpu").encode(
         texts, convert_to_numpy=True, batch_size=len(texts))
-    tok = models.tokenizer()
+    tok = tokenizer()
     # Each sentence alone at its natural length ...
     alone = np.concatenate([minilm.forward_numpy(dict(tok([t], return_tensors="np")))["sentence_embedding"]
                             for t in texts])
@@ -47,7 +64,7 @@ def test_minilm_matches_sentence_transformers(minilm: TorchSource) -> None:
 
 @pytest.mark.slow
 def test_minilm_embeds_meaning(minilm: TorchSource) -> None:
-    tok = models.tokenizer()
+    tok = tokenizer()
     texts = ["A man is playing a guitar.", "Someone plays an acoustic guitar on stage.",
              "The central bank raised interest rates again."]
     emb = minilm.forward_numpy(dict(tok(texts, padding=True, return_tensors="np")))["sentence_embedding"]
@@ -62,11 +79,11 @@ def test_minilm_source_describes_its_io(minilm: TorchSource) -> None:
     assert all(t.dtype == "int64" and t.shape == ("batch", "sequence") for t in io.inputs)
     assert io.output_names == ["sentence_embedding"]
     example = minilm.example_inputs["input_ids"]
-    assert tuple(example.shape) == (1, models.MINILM_EXAMPLE_SEQ)
+    assert tuple(example.shape) == (1, MINILM_EXAMPLE_SEQ)
     assert int(example[0, 0]) == 101 and 102 in example[0].tolist()  # [CLS] ... [SEP], then padding
     assert minilm.task == "embedding" and minilm.gate == ("cosine_mean>=0.995", "cosine_min>=0.98")
     assert (minilm.calib_data, minilm.eval_data) == ("data:sentences:calib", "data:sentences:test")
-    assert minilm.extra["tokenizer"] is models.tokenizer()  # one tokenizer per process
+    assert minilm.extra["tokenizer"] is tokenizer()  # one tokenizer per process
     out = minilm.forward_numpy({k: v.numpy() for k, v in minilm.example_inputs.items()})
     assert out["sentence_embedding"].shape == (1, 384)
 
@@ -150,7 +167,7 @@ def test_digits_cnn_is_accurate_on_held_out_digits(digits_first: TorchSource) ->
 def test_digits_cnn_trains_once_then_loads_from_cache(digits_cache, digits_first: TorchSource) -> None:
     from safetensors import safe_open
 
-    path = models.digits_weights_path()
+    path = digits_cnn.digits_weights_path()
     assert digits_first.extra["trained_now"] is True
     assert path.is_file() and path.is_relative_to(digits_cache) and path.suffix == ".safetensors"
     with safe_open(str(path), "np") as f:  # the recipe travels with the weights
@@ -167,7 +184,7 @@ def test_digits_cnn_trains_once_then_loads_from_cache(digits_cache, digits_first
 def test_digits_cnn_training_is_deterministic_and_survives_a_damaged_cache(
         digits_first: TorchSource, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EDGESHIP_CACHE", str(tmp_path))
-    path = models.digits_weights_path()
+    path = digits_cnn.digits_weights_path()
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not a safetensors file")
     retrained = load_zoo("digits-cnn")
@@ -179,9 +196,9 @@ def test_digits_cnn_training_is_deterministic_and_survives_a_damaged_cache(
 
 def test_digits_cache_key_follows_the_recipe(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     monkeypatch.setenv("EDGESHIP_CACHE", str(tmp_path))
-    base = models.digits_weights_path()
+    base = digits_cnn.digits_weights_path()
     assert base.parent == tmp_path / "zoo"
-    monkeypatch.setitem(models.DIGITS_TRAINING, "epochs", 31)
-    assert models.digits_weights_path() != base
+    monkeypatch.setitem(digits_cnn.DIGITS_TRAINING, "epochs", 31)
+    assert digits_cnn.digits_weights_path() != base
     monkeypatch.delenv("EDGESHIP_CACHE")
-    assert models.cache_dir() == Path.home() / ".cache" / "edgeship"
+    assert cache_dir() == Path.home() / ".cache" / "edgeship"

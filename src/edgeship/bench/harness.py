@@ -3,20 +3,25 @@ peak RSS, file size and a system fingerprint, each model timed in a fresh proces
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from edgeship.bench.sysinfo import system_info
 from edgeship.core.artifact import Model
+from edgeship.core.config import Config
 from edgeship.core.data import Dataset, load_data
 from edgeship.core.errors import BadInput, EdgeshipError, NotRunnableHere
+
+if TYPE_CHECKING:
+    from edgeship.sources.subject import Subject
 
 DEFAULT_WARMUP_S = 0.5
 DEFAULT_MIN_TIME_S = 2.0
@@ -24,15 +29,45 @@ DEFAULT_MIN_REPS = 10  # with at least DEFAULT_MIN_TIME_S of timed runs
 DEFAULT_MAX_REPS = 5000
 
 
-def bench(model: Any, data: str | Dataset | None = None, batch: int = 1, seq: int | None = None,
-          shapes: dict[str, tuple[int, ...]] | None = None, threads: int | None = None, runtime: str | None = None,
-          warmup_s: float = DEFAULT_WARMUP_S, min_time_s: float = DEFAULT_MIN_TIME_S,
-          min_reps: int = DEFAULT_MIN_REPS, max_reps: int = DEFAULT_MAX_REPS, timeout_s: float = 600) -> dict[str, Any]:
-    """Benchmark one model (a Model, a model path, or a PyTorch source spec such as ``zoo:minilm``)."""
-    from edgeship.check.comparator import resolve_subject
+@dataclasses.dataclass(frozen=True)
+class BenchConfig(Config):
+    """How to time a model: its feed (batch, sequence length, fixed shapes), the runtime and threads, and
+    the timing loop's warm-up, minimum time and repetitions (see ``edgeship.bench.timing``)."""
 
-    if batch < 1:
-        raise BadInput(f"--batch {batch}: give a positive batch size")
+    kind: ClassVar[str] = "bench"
+
+    batch: int = 1
+    seq: int | None = None
+    shapes: dict[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
+    threads: int | None = None
+    runtime: str | None = None
+    warmup_s: float = DEFAULT_WARMUP_S
+    min_time_s: float = DEFAULT_MIN_TIME_S
+    min_reps: int = DEFAULT_MIN_REPS
+    max_reps: int = DEFAULT_MAX_REPS
+    timeout_s: float = 600
+
+    def validate(self) -> None:
+        if not isinstance(self.batch, int) or self.batch < 1:
+            raise BadInput(f"--batch {self.batch}: give a positive batch size")
+        if self.seq is not None and self.seq < 1:
+            raise BadInput(f"--seq {self.seq}: give a positive sequence length")
+        if self.min_reps < 1 or self.max_reps < self.min_reps:
+            raise BadInput(f"repetitions: min_reps {self.min_reps} must be ≥ 1 and ≤ max_reps {self.max_reps}")
+
+
+def bench(model: Any, data: str | Dataset | None = None, config: BenchConfig | None = None,
+          **options: Any) -> dict[str, Any]:
+    """Benchmark one model (a Model, a model path, or a PyTorch source spec such as ``zoo:minilm``).
+
+    ``config`` (or its fields as keywords: ``batch=``, ``seq=``, ``threads=`` ...) says how; the
+    result is the JSON record ``edgeship bench --json`` prints."""
+    from edgeship.sources.subject import resolve_subject
+
+    config = (config or BenchConfig()).replace(**{k: v for k, v in options.items() if v is not None})
+    batch, seq, shapes, threads, runtime = config.batch, config.seq, config.shapes, config.threads, config.runtime
+    warmup_s, min_time_s, min_reps, max_reps = config.warmup_s, config.min_time_s, config.min_reps, config.max_reps
+    timeout_s = config.timeout_s
     subj = resolve_subject(model, runtime)
     if subj.golden is not None:
         raise BadInput(f"{subj.name!r} is a golden .npz, not a model; bench a model file")
@@ -73,7 +108,7 @@ def bench(model: Any, data: str | Dataset | None = None, batch: int = 1, seq: in
             "size_bytes": size, **result, "system": system_info()}
 
 
-def fixed_feeds(subj: Any, data: str | Dataset | None, batch: int, seq: int | None,
+def fixed_feeds(subj: Subject, data: str | Dataset | None, batch: int, seq: int | None,
                 shapes: dict[str, tuple[int, ...]] | None) -> dict[str, np.ndarray]:
     """One fixed-shape feed: from the data (re-tokenised to ``seq`` for text), else synthetic."""
     if data is None:
@@ -82,16 +117,10 @@ def fixed_feeds(subj: Any, data: str | Dataset | None, batch: int, seq: int | No
         shapes = dict(shapes or {})
         for spec in subj.io.inputs:  # batch and sequence options fill symbolic dims
             if spec.name not in shapes and spec.shape:
-                dims = [d if isinstance(d, int) else None for d in spec.shape]
-                if dims[0] is None:
-                    dims[0] = batch
-                if len(dims) > 1 and dims[1] is None and seq:
-                    dims[1] = seq
-                if all(d is not None for d in dims):
-                    shapes[spec.name] = tuple(dims)  # type: ignore[arg-type]
-        ds = load_data(data, subj.io, shapes=shapes, limit=1)
+                shapes[spec.name] = spec.concrete(batch, seq)
+        ds = load_data(data, subj.io, shapes=shapes, limit=1, tokenizer=subj.tokenizer)
         return ds.samples[0]
-    ds = load_data(data, subj.io, shapes=shapes, limit=max(batch, 64))
+    ds = load_data(data, subj.io, shapes=shapes, limit=max(batch, 64), tokenizer=subj.tokenizer)
     feeds = ds.batch(batch, seq)
     got = next(iter(feeds.values())).shape[0]
     if got != batch:
@@ -116,5 +145,5 @@ def bench_many(models: list[Any], **kwargs: Any) -> list[dict[str, Any]]:
     return out
 
 
-def model_path(m: Any) -> str:
+def model_path(m: Model | str | Path) -> str:
     return str(m.path) if isinstance(m, Model) else str(m)

@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import resource
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgeship.bench.timing import time_calls
+
+if TYPE_CHECKING:
+    from edgeship.targets.base import Runner
 
 
 def _rss_mb() -> float:
@@ -24,7 +27,7 @@ def _rss_mb() -> float:
     return 0.0
 
 
-def measure(runner: Any, feeds: dict[str, np.ndarray], warmup_s: float, min_time_s: float, min_reps: int,
+def measure(runner: Runner, feeds: dict[str, np.ndarray], warmup_s: float, min_time_s: float, min_reps: int,
             max_reps: int) -> dict[str, Any]:
     rss0 = _rss_mb()
     runner.activate()
@@ -53,7 +56,7 @@ def main() -> None:
         with np.load(spec["feeds"], allow_pickle=False) as z:
             feeds = {k: z[k] for k in z.files}
         if spec["kind"] == "torch":
-            from edgeship.export.sources import load_source
+            from edgeship.sources.loaders import load_source
             from edgeship.targets.base import get_target
 
             runner = get_target("torch").runner(load_source(spec["model"]), threads=spec.get("threads"))

@@ -10,87 +10,23 @@ tolerance that would have passed is reported, so a failing user learns how far o
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from edgeship.check import golden as golden_io
 from edgeship.check.gates import Gate, default_gates, parse_gates
 from edgeship.check.judge import CandidateResult, judge
+from edgeship.core import golden as golden_io
 from edgeship.core.artifact import IOSpec, Model
+from edgeship.core.config import Config
 from edgeship.core.data import Dataset, load_data
 from edgeship.core.errors import BadInput, EdgeshipError, NotRunnableHere
+from edgeship.sources.subject import Subject, resolve_subject
+from edgeship.targets.base import Runner, runner_for_subject
 
 Feeds = dict[str, np.ndarray]
-
-
-@dataclasses.dataclass
-class Subject:
-    """Something that produces outputs: a model on a runtime, a PyTorch source, or stored goldens."""
-
-    name: str
-    io: IOSpec
-    precision: str = "fp32"
-    task: str = "other"
-    gates: tuple[str, ...] = ()
-    model: Model | None = None
-    source: Any = None  # TorchSource
-    golden: tuple[list[Feeds], list[Feeds], np.ndarray | None] | None = None
-    eval_data: str | None = None
-    runtime: str | None = None
-
-    def runner(self, **options: Any) -> Any:
-        from edgeship.targets.base import get_target, runner_for
-
-        if self.source is not None:
-            return get_target("torch").runner(self.source, threads=options.get("threads"))
-        assert self.model is not None
-        return runner_for(self.model, self.runtime, **options)
-
-
-def precision_of(model: Model) -> str:
-    """A model's numeric precision: recorded by the stage that made it, else FP32."""
-    if "precision" in model.facts:
-        return str(model.facts["precision"])
-    for step in reversed(model.provenance):
-        if step.config.get("precision"):
-            return str(step.config["precision"])
-    return "fp32"
-
-
-def resolve_subject(spec: Any, runtime: str | None = None, trust_pickle: bool = False) -> Subject:
-    """Turn a spec (path, ``zoo:`` name, Model, TorchSource) into a Subject."""
-    from edgeship.zoo.base import TorchSource
-
-    if isinstance(spec, Subject):
-        return spec
-    if isinstance(spec, TorchSource):
-        return Subject(spec.name, spec.io, "fp32", spec.task, spec.gate, source=spec, eval_data=spec.eval_data)
-    if isinstance(spec, Model):
-        task = str(spec.facts.get("task", "other"))
-        return Subject(str(spec.path), spec.io, precision_of(spec), task, tuple(spec.facts.get("gates", ())),
-                       model=spec, runtime=runtime)
-    text = str(spec)
-    if text.endswith(".npz") and golden_io.is_golden(text):
-        ins, outs, labels, meta = golden_io.load_golden(text)
-        io = IOSpec(tuple(_spec_of(n, a) for n, a in ins[0].items()),
-                    tuple(_spec_of(n, a) for n, a in outs[0].items()))
-        return Subject(text, io, "fp32", meta.get("task", "other"), tuple(meta.get("gates", ())),
-                       golden=(ins, outs, labels))
-    if text.startswith("zoo:") or ".py:" in text or text.endswith(".pt2") or (Path(text).is_dir() and
-                                                                              (Path(text) / "config.json").exists()):
-        from edgeship.export.sources import load_source
-
-        src = load_source(text, trust_pickle=trust_pickle)
-        return resolve_subject(src, runtime)
-    return resolve_subject(Model.open(text), runtime)
-
-
-def _spec_of(name: str, a: np.ndarray) -> Any:
-    from edgeship.core.artifact import TensorSpec
-
-    return TensorSpec(name, str(a.dtype), tuple(a.shape))
 
 
 @dataclasses.dataclass
@@ -106,7 +42,15 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
-        return all(c.status in ("pass",) for c in self.candidates)
+        return all(c.status == "pass" for c in self.candidates)
+
+    @property
+    def exit_code(self) -> int:
+        """0 every candidate passed; 1 a gate failed; 2 a candidate could not be run or compared
+        (an error, or a runtime that cannot run here: never counted as passed)."""
+        if any(c.status in ("error", "not_run") for c in self.candidates):
+            return 2
+        return 0 if self.passed else 1
 
     def to_dict(self) -> dict[str, Any]:
         return {"reference": self.reference, "data": self.data, "samples": self.samples, "rows": self.rows,
@@ -116,7 +60,7 @@ class CheckResult:
         return golden_io.save_golden(path, self.inputs, self.reference_outputs, self.labels, meta)
 
 
-def run_all(runner: Any, samples: list[Feeds], progress: Any = None) -> list[Feeds]:
+def run_all(runner: Runner, samples: list[Feeds], progress: Callable[[], None] | None = None) -> list[Feeds]:
     outs = []
     with runner as r:
         for s in samples:
@@ -126,16 +70,38 @@ def run_all(runner: Any, samples: list[Feeds], progress: Any = None) -> list[Fee
     return outs
 
 
+@dataclasses.dataclass(frozen=True)
+class CheckConfig(Config):
+    """How to check. ``gates`` replace the defaults by precision (empty: the defaults); ``precision``
+    overrides what the candidate files record; ``shapes`` fix symbolic dims of synthetic data."""
+
+    kind: ClassVar[str] = "check"
+
+    gates: tuple[str, ...] = ()
+    limit: int | None = None
+    runtime: str | None = None
+    threads: int | None = None
+    precision: str | None = None
+    shapes: dict[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
+    trust_pickle: bool = False
+
+    def validate(self) -> None:
+        parse_gates(self.gates)
+        if self.limit is not None and self.limit < 1:
+            raise BadInput(f"limit {self.limit}: give a positive number of samples")
+
+
 def check(reference: Any, candidates: list[Any], data: str | Dataset | None = None,
-          gates: list[str] | tuple[str, ...] | None = None, shapes: dict[str, tuple[int, ...]] | None = None,
-          limit: int | None = None, runtime: str | None = None, threads: int | None = None,
-          trust_pickle: bool = False, progress: bool = False, precision: str | None = None) -> CheckResult:
+          config: CheckConfig | None = None, *, progress: bool = False, **options: Any) -> CheckResult:
     """Run ``reference`` and each candidate on the same inputs; judge each candidate by its gates.
 
-    Gates apply to every candidate; without them each candidate gets the defaults of its precision
-    (``precision`` overrides what the files record; see ``edgeship.check.gates``). Raises BadInput on
-    unusable inputs; gate failures are results.
+    ``config`` (or its fields as keywords: ``gates=``, ``limit=``, ``runtime=`` ...) says how. Gates
+    apply to every candidate; without them each candidate gets the defaults of its precision (see
+    ``edgeship.check.gates``). Raises BadInput on unusable inputs; gate failures are results.
     """
+    config = (config or CheckConfig()).replace(**{k: v for k, v in options.items() if v is not None})
+    gates, shapes, limit = config.gates, config.shapes, config.limit
+    runtime, threads, precision, trust_pickle = config.runtime, config.threads, config.precision, config.trust_pickle
     ref = resolve_subject(reference, trust_pickle=trust_pickle)
     subjects = [resolve_subject(c, runtime, trust_pickle) for c in candidates]
     if precision:
@@ -158,7 +124,7 @@ def check(reference: Any, candidates: list[Any], data: str | Dataset | None = No
         if data is None:
             raise BadInput("no data to compare on; give --data (data:NAME, an .npz, a folder of .npy) "
                            "or data:synthetic with --shape")
-        ds = load_data(data, io, shapes=shapes, limit=limit)
+        ds = load_data(data, io, shapes=shapes, limit=limit, tokenizer=ref.tokenizer)
         samples, labels, data_name = ds.samples, ds.labels, ds.name
         ref_outs = _run(ref, samples, threads, progress, "reference")
     rows = sum(next(iter(o.values())).shape[0] for o in ref_outs) if ref_outs else 0
@@ -180,11 +146,11 @@ def _fit_golden_inputs(samples: list[Feeds], io: IOSpec, where: str) -> None:
 def _run(subj: Subject, samples: list[Feeds], threads: int | None, progress: bool, label: str) -> list[Feeds]:
     opts = {"threads": threads} if threads else {}
     if not progress:
-        return run_all(subj.runner(**opts), samples)
+        return run_all(runner_for_subject(subj, **opts), samples)
     from edgeship.core.progress import progress_bar
 
     with progress_bar(f"{label}: {Path(subj.name).name}", total=len(samples)) as advance:
-        return run_all(subj.runner(**opts), samples, advance)
+        return run_all(runner_for_subject(subj, **opts), samples, advance)
 
 
 def _judge(subj: Subject, ref: Subject, samples: list[Feeds], ref_outs: list[Feeds], labels: np.ndarray | None,
@@ -192,7 +158,7 @@ def _judge(subj: Subject, ref: Subject, samples: list[Feeds], ref_outs: list[Fee
     task = subj.task if subj.task != "other" else ref.task
     gates = user_gates or default_gates(subj.precision, task, subj.gates or ref.gates)
     try:
-        runner = subj.runner(**({"threads": threads} if threads else {}))
+        runner = runner_for_subject(subj, **({"threads": threads} if threads else {}))
         if progress:
             from edgeship.core.progress import progress_bar
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgeship.check.gates import Gate, default_gates, evaluate_gates, parse_gates
-from edgeship.check.metrics import is_classifier, output_metrics, worst_case
+from edgeship.check.metrics import HIGHER_IS_BETTER, is_classifier, output_metrics, worst_case
 
 Feeds = dict[str, np.ndarray]
 
@@ -34,6 +34,7 @@ class CandidateResult:
     load_time_s: float | None = None
     first_divergence: dict[str, Any] | None = None  # where the error first appears (ONNX vs ONNX)
     worst_output: str | None = None  # the output that fails first, when one does
+    per_output: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # {name: {passed, why}}
 
     @property
     def passed(self) -> bool:
@@ -100,6 +101,9 @@ def judge(reference: Sequence[Feeds], candidate: Sequence[Feeds], gates: Sequenc
         except ValueError as exc:
             res.why = f"output {rname!r}: {exc}"
             return res
+    for oname, metrics in res.outputs.items():
+        ok, owhy = evaluate_gates(gate_list, metrics)
+        res.per_output[oname] = {"passed": ok, "why": owhy}
     res.summary = worst_case(res.outputs)
     passed, why = evaluate_gates(gate_list, res.summary)
     res.status = "pass" if passed else "fail"
@@ -113,12 +117,16 @@ def judge(reference: Sequence[Feeds], candidate: Sequence[Feeds], gates: Sequenc
 
 
 def _worst_output(per_output: dict[str, dict[str, Any]], gates: list[Gate]) -> str | None:
+    """The output that fails worst: NaN/Inf first, else the worst value of the first gate that fails."""
     for name, m in per_output.items():
         if m.get("nonfinite"):
             return name
     for g in gates:
-        for name, m in per_output.items():
-            ok, _ = g.evaluate(m)
-            if not ok:
-                return name
+        failing = [(m.get(g.metric), name) for name, m in per_output.items() if not g.evaluate(m)[0]]
+        if failing:
+            measured = [f for f in failing if f[0] is not None]
+            if not measured:
+                return failing[0][1]
+            pick = min if HIGHER_IS_BETTER.get(g.metric, True) else max
+            return pick(measured)[1]
     return None

@@ -9,14 +9,13 @@ is the place to look (a node to keep in higher precision, an op the converter go
 from __future__ import annotations
 
 import dataclasses
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgeship.check.metrics import output_metrics
 from edgeship.core.artifact import Model
+from edgeship.targets.onnxruntime.runner import OrtRunner
 
 Feeds = dict[str, np.ndarray]
 
@@ -35,52 +34,19 @@ class Divergence:
         return dataclasses.asdict(self)
 
 
-def _expose_all(path: Path, out: Path) -> list[tuple[str, str, str]]:
-    """Write a copy of the model whose outputs include every node output; returns
-    (tensor, node name, op type) in topological order."""
-    import onnx
-
-    from edgeship.core.onnx_file import load
-
-    model = load(path, load_weights=True, check=False)
-    existing = {o.name for o in model.graph.output}
-    order = []
-    for node in model.graph.node:
-        for t in node.output:
-            if t and t not in existing:
-                model.graph.output.append(onnx.helper.make_empty_tensor_value_info(t))
-                existing.add(t)
-            if t:
-                order.append((t, node.name, node.op_type))
-    onnx.save(model, str(out))
-    return order
-
-
-def _run_all_tensors(path: Path, feeds: list[Feeds]) -> list[dict[str, np.ndarray]]:
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    names = [o.name for o in sess.get_outputs()]
-    wanted = {i.name for i in sess.get_inputs()}
-    results = []
-    for f in feeds:
-        outs = sess.run(names, {k: v for k, v in f.items() if k in wanted})
-        results.append(dict(zip(names, outs, strict=True)))
-    return results
+def _run_exposed(model: Model, feeds: list[Feeds]) -> tuple[list[Feeds], list[tuple[str, str, str]]]:
+    """Every node output of ``model`` on each feed (graph optimisations off, so tensors keep their
+    names), and (tensor, node, op type) in graph order."""
+    with OrtRunner(model, expose="all", graph_optimization="disable") as runner:
+        outs = [runner.infer(f) for f in feeds]
+        return outs, list(runner.tensor_order)
 
 
 def first_divergence(reference: Model, candidate: Model, feeds: list[Feeds],
                      cosine_threshold: float = 0.999) -> Divergence | None:
     """The first shared tensor (in the candidate's order) whose worst-row cosine is below the threshold."""
-    with tempfile.TemporaryDirectory(prefix="edgeship-localize-") as tmp:
-        ref_path, cand_path = Path(tmp) / "ref.onnx", Path(tmp) / "cand.onnx"
-        _expose_all(reference.path, ref_path)
-        order = _expose_all(candidate.path, cand_path)
-        ref_outs = _run_all_tensors(ref_path, feeds)
-        cand_outs = _run_all_tensors(cand_path, feeds)
+    ref_outs, _ = _run_exposed(reference, feeds)
+    cand_outs, order = _run_exposed(candidate, feeds)
     compared = 0
     for index, (tensor, node, op) in enumerate(order):
         if tensor not in ref_outs[0]:

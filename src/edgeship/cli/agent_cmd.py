@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeship.cli.common import add_json_arg, print_json
+from edgeship.cli.ship_cmd import command_group
+
+if TYPE_CHECKING:
+    from edgeship.ship.outcome import Outcome
 
 EPILOG = """\
 examples:
@@ -17,22 +21,20 @@ examples:
       --device-id cam-0042 --rollout http://127.0.0.1:8081 --interval 300
   edgeship agent status --slot-dir /var/lib/model --json
 
-A serving process loads the model the pointer names:
+A serving process loads the model the pointer names, and records what it does for the agent to send
+(aggregates only: counts, latency and input/output statistics, never inputs):
   python -c "from edgeship.ship.agent import active_model; print(active_model('/var/lib/model'))"
+  telemetry = edgeship.ship.telemetry.Telemetry('/var/lib/model'); telemetry.infer(runner, feeds)
 
 exit codes (--once): 0 updated, reverted or already up to date · 1 the update was refused or rolled
 back (health check, verification, incompatible, network) · 2 bad input
 """
 
-OK_OUTCOMES = {"updated", "up_to_date", "reverted"}
-
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("agent", help="device agent: verified A/B model updates with health check and rollback",
-                       description="Fetch signed model updates (TUF), stage them in the inactive A/B slot, "
-                                   "health-check them on this device's runtime, switch atomically, roll back.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ss = p.add_subparsers(dest="agent_command", metavar="SUBCOMMAND")
+    _, ss = command_group(sub, "agent", "device agent: verified A/B model updates with health check and rollback",
+                          "Fetch signed model updates (TUF), stage them in the inactive A/B slot, health-check "
+                          "them on this device's runtime, switch atomically, roll back.", EPILOG)
     q = ss.add_parser("run", help="check for an update (once, or every --interval seconds)",
                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     q.add_argument("--repo", required=True, metavar="URL", help="base URL serving metadata/ and targets/")
@@ -45,6 +47,8 @@ def register(sub: Any) -> None:
     q.add_argument("--rollout", default="", metavar="URL", help="rollout service deciding which release to run")
     q.add_argument("--rollout-token-file", default="", metavar="FILE",
                    help="the rollout service's device token (made by edgeship ship rollout-token)")
+    q.add_argument("--ca-file", default="", metavar="PEM",
+                   help="CA bundle https repository and rollout URLs are verified against (default: the system's)")
     q.add_argument("--deadline", type=float, default=300.0, help="seconds one update may take, downloads included")
     q.add_argument("--timeout", type=float, default=10.0, help="seconds without data before a download is cut")
     q.add_argument("--retry-failed", action="store_true", help="retry a release that failed here before")
@@ -58,54 +62,51 @@ def register(sub: Any) -> None:
     q.add_argument("--slot-dir", required=True, type=Path)
     add_json_arg(q)
     q.set_defaults(func=run_status)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
-def _line(result: dict[str, Any]) -> str:
-    text = f"{result['outcome']}: {result.get('target') or '-'}"
-    if result.get("detail"):
-        text += f" — {result['detail']}"
-    return text + f" ({result.get('seconds', 0):.1f} s; active {result.get('active_version') or 'none'})"
+def _line(outcome: Outcome) -> str:
+    text = f"{outcome.kind}: {outcome.target or '-'}"
+    if outcome.detail:
+        text += f" — {outcome.detail}"
+    return text + f" ({outcome.seconds or 0:.1f} s; active {outcome.active_version or 'none'})"
 
 
 def run_agent(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from edgeship.ship.agent import Agent, AgentConfig
+    from edgeship.ship.agent import AgentConfig, run_loop
+    from edgeship.ship.verbs import agent_run_once
 
     cfg = AgentConfig(repo_url=args.repo, root=str(args.root), slot_dir=str(args.slot_dir), device_id=args.device_id,
                       channel=args.channel, model=args.model, runtimes=tuple(args.runtime), rollout_url=args.rollout,
-                      rollout_token_file=args.rollout_token_file,
+                      rollout_token_file=args.rollout_token_file, ca_file=args.ca_file,
                       deadline_s=args.deadline, socket_timeout_s=args.timeout, retry_failed=args.retry_failed)
-    agent = Agent(cfg)
     err = Console(stderr=True)
     if args.interval is None:
         with err.status(f"updating {args.slot_dir} from {args.repo}"):
-            result = agent.run_once()
+            result = agent_run_once(cfg)
         if args.json:
-            print_json(result)
+            print_json(result.to_dict())
         else:
             print(_line(result))
-        return 0 if result["outcome"] in OK_OUTCOMES else 1
-    import time
+        return 0 if result.ok else 1
 
-    while True:
-        result = agent.run_once()
+    def show(result: Outcome) -> None:
         if args.json:
-            print_json(result)
+            print_json(result.to_dict())
         else:
             err.print(_line(result))
         sys.stdout.flush()
-        time.sleep(args.interval)
+
+    run_loop(cfg, args.interval, on_result=show)
+    return 0
 
 
 def run_status(args: argparse.Namespace) -> int:
-    from edgeship.core.errors import BadInput
-    from edgeship.ship.slots import SlotDir
+    from edgeship.ship.outcome import Outcome
+    from edgeship.ship.verbs import device_status
 
-    if not args.slot_dir.is_dir():
-        raise BadInput(f"slot directory {str(args.slot_dir)!r} does not exist")
-    s = SlotDir(args.slot_dir).status()
+    s = device_status(args.slot_dir)
     if args.json:
         print_json(s)
         return 0
@@ -114,5 +115,5 @@ def run_status(args: argparse.Namespace) -> int:
         print(f"{key:9s}" + (f"{e.get('name')} {e.get('version')} (slot {e['slot']}, sha256 {e['sha256'][:12]})"
                              if e else "none"))
     last = s["last_update"]
-    print("last     " + (_line(last) if last else "no update yet"))
+    print("last     " + (_line(Outcome.from_dict(last)) if last else "no update yet"))
     return 0

@@ -37,13 +37,13 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeship.bench.harness import bench
+    from edgeship import api
+    from edgeship.bench.harness import BenchConfig
     from edgeship.core.data import parse_shapes
 
-    results = []
-    for m in args.models:
-        results.append(bench(m, data=args.data, batch=args.batch, seq=args.seq, shapes=parse_shapes(args.shape),
-                             threads=args.threads, runtime=args.runtime, min_time_s=args.min_time))
+    config = BenchConfig(batch=args.batch, seq=args.seq, shapes=parse_shapes(args.shape), threads=args.threads,
+                         runtime=args.runtime, min_time_s=args.min_time)
+    results = [api.bench(m, args.data, config) for m in args.models]
     if args.json:
         print_json(results if len(results) > 1 else results[0])
         return 0

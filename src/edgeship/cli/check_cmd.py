@@ -25,7 +25,8 @@ examples:
   edgeship check golden.npz minilm-int8.onnx --json
   edgeship check model.onnx model-fp16.onnx --data data:synthetic --shape input:1,3,320,320
 
-exit codes: 0 every candidate passed · 1 a gate failed · 2 bad input
+exit codes: 0 every candidate passed · 1 a gate failed · 2 bad input, or a candidate that cannot run here
+(TensorRT without an NVIDIA GPU, Core ML off macOS: never counted as passed)
 """
 
 
@@ -47,12 +48,13 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeship.check.comparator import check
+    from edgeship import api
+    from edgeship.check.comparator import CheckConfig
     from edgeship.core.data import parse_shapes
 
-    result = check(args.reference, args.candidates, data=args.data, gates=args.gate or None,
-                   shapes=parse_shapes(args.shape), limit=args.limit, runtime=args.runtime, threads=args.threads,
-                   trust_pickle=args.trust_pickle, progress=not args.json)
+    config = CheckConfig(gates=tuple(args.gate), shapes=parse_shapes(args.shape), limit=args.limit,
+                         runtime=args.runtime, threads=args.threads, trust_pickle=args.trust_pickle)
+    result = api.check(args.reference, args.candidates, args.data, config, progress=not args.json)
     if args.save_golden:
         result.save_golden(args.save_golden, {"reference": result.reference, "data": result.data})
     if args.json:
@@ -61,9 +63,7 @@ def run(args: argparse.Namespace) -> int:
         print_check(result)
         if args.save_golden:
             print(f"golden outputs saved to {args.save_golden}")
-    if any(c.status == "error" for c in result.candidates):
-        return 2
-    return 0 if all(c.status in ("pass", "not_run") for c in result.candidates) else 1
+    return result.exit_code
 
 
 def print_check(result: Any) -> None:

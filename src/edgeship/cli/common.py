@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def add_data_args(p: argparse.ArgumentParser, required: bool = False) -> None:
@@ -33,3 +36,15 @@ def print_json(obj: Any) -> None:
 
     json.dump(obj, sys.stdout, indent=2, default=_json_default)
     sys.stdout.write("\n")
+
+
+def with_status(fn: Callable[[Callable[[str], None]], T], quiet: bool, label: str) -> T:
+    """Run ``fn(say)`` with each ``say(step)`` shown on stderr behind a spinner (rich), so stdout stays
+    the result; silent when ``quiet`` (``--json``) or stderr is not a terminal."""
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    if quiet or not err.is_terminal:
+        return fn(lambda msg: None)
+    with err.status(label) as status:
+        return fn(lambda msg: status.update(msg))

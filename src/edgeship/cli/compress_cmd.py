@@ -8,17 +8,17 @@ are not time, points to ``edgeship bench`` for the latency the runtime measures.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from typing import Any
 
 OUTPUT_HELP = ("output file: X.onnx exports to ONNX (parity-checked against the compressed torch module); "
                "X.pt2 saves a torch.export program (load it again as a source). Training checkpoints "
                "(safetensors) go to X.ckpt/ beside it; rerunning an interrupted command resumes from them")
-DATA_HELP = ("training data: data:digits-train (labelled digits TRAIN split), data:docstrings (~120k English "
-             "sentences from installed docstrings, no data:sentences test sentence; for text models), "
-             "data:NAME[:SPLIT] "
-             "(data:sentences:calib, data:digits-calib, ...), an .npz with arrays named like the inputs and an "
-             "optional 'labels' array, or a folder of .npy files")
+DATA_HELP = ("training data: any data:NAME[:SPLIT] that `edgeship data` lists — data:digits-train (labelled digits "
+             "TRAIN split), data:docstrings (~120k English sentences from installed docstrings, no data:sentences "
+             "test sentence; for text models, tokenised by the model's tokenizer), data:sentences:calib, ... — an "
+             ".npz with arrays named like the inputs and an optional 'labels' array, or a folder of .npy files")
 
 PRUNE_EPILOG = """\
 Structured pruning removes whole conv channels, attention heads and MLP neurons through a dependency
@@ -66,88 +66,88 @@ examples:
 """
 
 
+SOURCE_HELP = "the model: zoo:NAME, file.py:factory, model.pt2 or a Hugging Face folder"
+TRAINING_TITLE = {"train": "training settings (the config's train: section)"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Alias:
+    """A flag that sets a config field to a constant: the names these commands had before their flags
+    were generated from the configs (``--unstructured`` is ``--mode unstructured``)."""
+
+    flag: str
+    field: str
+    value: object
+    help: str
+    exclusive: bool = False  # the aliases of one field marked so exclude each other
+
+
+@dataclasses.dataclass(frozen=True)
+class Command:
+    name: str
+    config: str  # "module:Class" of the step's config, imported when the parser is built
+    help: str
+    description: str
+    epilog: str
+    source: str  # "source" (positional) or a flag such as "--teacher"
+    data_required: bool
+    flags: dict[str, Any] = dataclasses.field(default_factory=dict)  # ConfigFlags options
+    aliases: tuple[Alias, ...] = ()
+
+
+COMMANDS = (
+    Command("prune", "edgeship.compress.prune.config:PruneConfig",
+            "remove channels, heads and neurons (structured) or zero weights (unstructured)",
+            "Prune a PyTorch model, optionally fine-tune it, and write it as ONNX or .pt2.", PRUNE_EPILOG,
+            "source", False, {"names": {"train.epochs": "finetune-epochs"}, "required": ("ratio",)},
+            (Alias("--structured", "mode", "structured", "remove whole channels / heads / neurons (default): a smaller "
+                   "dense model", exclusive=True),
+             Alias("--unstructured", "mode", "unstructured", "zero the smallest weights globally: same shapes, "
+                   "reported sparsity", exclusive=True),
+             Alias("--head-dims", "heads", False, "attention: shrink every head's width instead of removing whole "
+                   "heads (--no-heads)"))),
+    Command("distill", "edgeship.compress.distill.config:DistillConfig",
+            "train a smaller student to imitate a teacher (knowledge distillation)",
+            "Distill a teacher into a smaller student and write the student.", DISTILL_EPILOG,
+            "--teacher", False, {"required": ("student",), "whole": ("text",)},
+            (Alias("--train-embeddings", "freeze_embeddings", False, "also train the embedding tables copied from the "
+                   "teacher (--no-freeze-embeddings)"),)),
+    Command("qat", "edgeship.compress.qat.config:QatConfig",
+            "quantization-aware training to INT8 or INT4, compared with PTQ",
+            "Fine-tune with fake quantization and export a quantized ONNX model.", QAT_EPILOG,
+            "source", True, {},
+            (Alias("--no-ptq", "compare_ptq", False, "skip the PTQ comparison (--no-compare-ptq)"),)),
+)
+
+
 def register(sub: Any) -> None:
-    fmt = argparse.RawDescriptionHelpFormatter
-    p = sub.add_parser("prune", help="remove channels, heads and neurons (structured) or zero weights (unstructured)",
-                       description="Prune a PyTorch model, optionally fine-tune it, and write it as ONNX or .pt2.",
-                       epilog=PRUNE_EPILOG, formatter_class=fmt)
-    p.add_argument("source", help="the model: zoo:NAME, file.py:factory, model.pt2 or a Hugging Face folder")
-    p.add_argument("--ratio", type=float, required=True, metavar="R",
-                   help="fraction removed, strictly between 0 and 1 (channels/heads/neurons, or weights)")
-    p.add_argument("--importance", default="magnitude", choices=["magnitude", "taylor", "bn-scale"],
-                   help="how channels are ranked (taylor needs labelled --data; bn-scale needs BatchNorm)")
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--structured", dest="mode", action="store_const", const="structured",
-                      help="remove whole channels / heads / neurons (default): a smaller dense model")
-    mode.add_argument("--unstructured", dest="mode", action="store_const", const="unstructured",
-                      help="zero the smallest weights globally: same shapes, reported sparsity")
-    p.set_defaults(mode="structured")
-    p.add_argument("--head-dims", action="store_true",
-                   help="attention: shrink every head's width instead of removing whole heads")
-    p.add_argument("--round-to", type=int, default=None, metavar="N",
-                   help="keep channel counts multiples of N (e.g. 8: widths the runtime's SIMD kernels like)")
-    p.add_argument("--keep", action="append", default=[], metavar="LAYER",
-                   help="module name never pruned (repeatable), e.g. --keep features.0")
-    p.add_argument("--finetune-epochs", type=int, default=0, metavar="N",
-                   help="fine-tune N epochs on --data, learning from the unpruned model (and labels)")
-    _add_training_args(p, data_required=False, lr=1e-3)
-    _add_schedule_args(p, schedule="constant", warmup=0.0)
-    _add_common(p)
-    p.set_defaults(func=run_prune)
+    import importlib
 
-    d = sub.add_parser("distill", help="train a smaller student to imitate a teacher (knowledge distillation)",
-                       description="Distill a teacher into a smaller student and write the student.",
-                       epilog=DISTILL_EPILOG, formatter_class=fmt)
-    d.add_argument("--teacher", required=True, help="the teacher: zoo:NAME, file.py:factory, model.pt2, HF folder")
-    d.add_argument("--student", required=True, metavar="SPEC",
-                   help="layers=N | layers=I,J,K | width=F | a model source with the teacher's inputs")
-    d.add_argument("--text", action="append", default=[], metavar="FILE",
-                   help="extra training text, one sentence per line (text models; repeatable)")
-    d.add_argument("--temperature", type=float, default=4.0, metavar="T", help="softmax temperature (default 4)")
-    d.add_argument("--alpha", type=float, default=None, metavar="A",
-                   help="weight of the teacher term; 1-A weights hard labels (default: 0.5 with labels, else 1)")
-    d.add_argument("--epochs", type=int, default=3, metavar="N", help="training epochs (default 3)")
-    d.add_argument("--hidden-weight", type=float, default=1.0, metavar="W",
-                   help="layers=N students: weight of matching each kept block's output to the teacher block it "
-                        "stands for (default 1; 0 turns it off)")
-    d.add_argument("--train-embeddings", action="store_true",
-                   help="also train the embedding tables copied from the teacher (default: frozen)")
-    _add_training_args(d, data_required=False, lr=1e-3)
-    _add_schedule_args(d, schedule="linear", warmup=0.06)
-    _add_common(d)
-    d.set_defaults(func=run_distill)
+    from edgeship.cli.config_flags import ConfigFlags
 
-    q = sub.add_parser("qat", help="quantization-aware training to INT8 or INT4, compared with PTQ",
-                       description="Fine-tune with fake quantization and export a quantized ONNX model.",
-                       epilog=QAT_EPILOG, formatter_class=fmt)
-    q.add_argument("source", help="the model: zoo:NAME, file.py:factory, model.pt2 or a Hugging Face folder")
-    q.add_argument("--bits", type=int, choices=[8, 4], default=8, help="8: INT8 weights+activations; 4: INT4 weights")
-    q.add_argument("--epochs", type=int, default=2, metavar="N", help="training epochs (default 2)")
-    q.add_argument("--alpha", type=float, default=None, metavar="A",
-                   help="weight of the FP32 teacher; 1-A weights hard labels (default: 0.5 with labels, else 1)")
-    q.add_argument("--no-ptq", action="store_true", help="skip the PTQ comparison")
-    _add_training_args(q, data_required=True, lr=1e-4)
-    _add_common(q)
-    q.set_defaults(func=run_qat)
+    for cmd in COMMANDS:
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description, epilog=cmd.epilog,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        if cmd.source == "source":
+            p.add_argument("source", help=SOURCE_HELP)
+        else:
+            p.add_argument(cmd.source, required=True, help=SOURCE_HELP.replace("the model", "the teacher"))
+        module, _, cls = cmd.config.partition(":")
+        flags = ConfigFlags(p, getattr(importlib.import_module(module), cls), titles=TRAINING_TITLE, **cmd.flags)
+        exclusive = p.add_mutually_exclusive_group() if any(a.exclusive for a in cmd.aliases) else p
+        for alias in cmd.aliases:
+            (exclusive if alias.exclusive else p).add_argument(
+                alias.flag, dest=flags.dest_of(alias.field), action="store_const", const=alias.value, help=alias.help)
+        _add_data_args(p, data_required=cmd.data_required)
+        _add_common(p)
+        p.set_defaults(func=run, config_flags=flags, source_arg=cmd.source.lstrip("-"))
 
 
-def _add_training_args(p: argparse.ArgumentParser, data_required: bool, lr: float) -> None:
+def _add_data_args(p: argparse.ArgumentParser, data_required: bool) -> None:
     p.add_argument("--data", required=data_required, metavar="DATA", help=DATA_HELP)
     p.add_argument("--eval-data", metavar="DATA",
                    help="held-out data for the accuracy report (default: the model's own, e.g. data:digits-test)")
-    p.add_argument("--lr", type=float, default=lr, help=f"learning rate (default {lr:g})")
-    p.add_argument("--batch-size", type=int, default=32, metavar="N", help="rows per step (default 32)")
-    p.add_argument("--max-steps", type=int, default=None, metavar="N", help="stop after N steps (quick runs)")
-    p.add_argument("--seed", type=int, default=0, help="seed for initialisation and shuffling (default 0)")
     p.add_argument("--fresh", action="store_true", help="ignore checkpoints of an earlier run; start over")
-
-
-def _add_schedule_args(p: argparse.ArgumentParser, schedule: str, warmup: float) -> None:
-    p.add_argument("--schedule", default=schedule, choices=["constant", "linear", "cosine"],
-                   help=f"learning rate after the warm-up: constant, or decayed to 0 linearly or along a cosine "
-                        f"(default {schedule})")
-    p.add_argument("--warmup", type=float, default=warmup, metavar="F",
-                   help=f"fraction of the steps over which the rate ramps up from 0 (default {warmup:g})")
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -158,43 +158,13 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _source(args: argparse.Namespace, spec: str) -> Any:
-    from edgeship.compress.common import resolve_source
+def run(args: argparse.Namespace) -> int:
+    """Build the step's config from the flags, run the step on the source, print what changed."""
+    from edgeship import api
 
-    return resolve_source(spec, trust_pickle=args.trust_pickle)
-
-
-def run_prune(args: argparse.Namespace) -> int:
-    from edgeship.compress.prune import PruneConfig, prune
-
-    config = PruneConfig(ratio=args.ratio, importance=args.importance, mode=args.mode, heads=not args.head_dims,
-                         keep=tuple(args.keep), round_to=args.round_to, finetune_epochs=args.finetune_epochs,
-                         lr=args.lr, batch_size=args.batch_size, max_steps=args.max_steps, seed=args.seed,
-                         schedule=args.schedule, warmup=args.warmup)
-    result = prune(_source(args, args.source), config, data=args.data, out=args.output, eval_data=args.eval_data,
-                   quiet=args.quiet, fresh=args.fresh)
-    return _finish(args, result)
-
-
-def run_distill(args: argparse.Namespace) -> int:
-    from edgeship.compress.distill import DistillConfig, distill
-
-    config = DistillConfig(student=args.student, temperature=args.temperature, alpha=args.alpha, epochs=args.epochs,
-                           lr=args.lr, batch_size=args.batch_size, max_steps=args.max_steps, text=tuple(args.text),
-                           hidden_weight=args.hidden_weight, schedule=args.schedule, warmup=args.warmup,
-                           freeze_embeddings=not args.train_embeddings, seed=args.seed)
-    result = distill(_source(args, args.teacher), config, data=args.data, out=args.output,
-                     eval_data=args.eval_data, quiet=args.quiet, fresh=args.fresh)
-    return _finish(args, result)
-
-
-def run_qat(args: argparse.Namespace) -> int:
-    from edgeship.compress.qat import QatConfig, qat
-
-    config = QatConfig(bits=args.bits, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, alpha=args.alpha,
-                       max_steps=args.max_steps, compare_ptq=not args.no_ptq, seed=args.seed)
-    result = qat(_source(args, args.source), config, data=args.data, out=args.output, eval_data=args.eval_data,
-                 quiet=args.quiet, fresh=args.fresh)
+    config = args.config_flags.build(args)
+    result = api.compress(getattr(args, args.source_arg), config, args.data, args.output, args.eval_data,
+                          quiet=args.quiet, fresh=args.fresh, trust_pickle=args.trust_pickle)
     return _finish(args, result)
 
 

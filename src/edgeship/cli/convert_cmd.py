@@ -77,17 +77,15 @@ def parse_options(items: list[str]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeship.targets.base import get_target
-    from edgeship.targets.convert import convert
+    from edgeship import api
 
-    target = get_target(args.target)
-    precision = args.precision or target.precisions[0]
+    precision = args.precision or api.target(args.target).precisions[0]
     options = parse_options(args.options)
     from rich.console import Console
 
     console = Console(stderr=True)
     with console.status(f"converting {args.model} → {args.target} ({precision})"):
-        model = convert(args.model, args.target, args.out, precision=precision, calib=args.calib, **options)
+        model = api.convert(args.model, args.target, args.out, precision=precision, calib=args.calib, **options)
     summary = {"path": str(model.path), "target": args.target, "precision": precision, "format": model.format,
                "size_bytes": model.size_bytes, "facts": model.facts}
     if args.json:
@@ -107,22 +105,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def target_rows() -> list[dict[str, Any]]:
-    from edgeship.targets.base import all_targets
-
-    rows = []
-    for t in all_targets():
-        avail = t.availability()
-        takes = ["PyTorch source" if f == "torch" else f for f in t.formats]
-        rows.append({"target": t.name, "installed": avail.installed, "runs_here": avail.runs_here,
-                     "precisions": list(t.precisions), "takes": takes, "output": t.output_format,
-                     "why_not": avail.why, "note": getattr(t, "note", ""),
-                     "extra": t.extra})
-    return rows
-
-
 def run_targets(args: argparse.Namespace) -> int:
-    rows = target_rows()
+    from edgeship import api
+
+    rows = [t.to_dict() for t in api.targets()]
     if args.json:
         print_json(rows)
         return 0

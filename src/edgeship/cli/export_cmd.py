@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edgeship.cli.common import add_data_args, add_json_arg, print_json
+from edgeship.cli.common import add_data_args, add_json_arg, print_json, with_status
 
 DESCRIPTION = """\
 Export a model to one ONNX file and prove it computes what PyTorch computes.
@@ -71,7 +71,7 @@ def register(subparsers: Any) -> None:
 
 def build_config(args: argparse.Namespace) -> Any:
     """The ExportConfig the flags describe (over --config when given)."""
-    from edgeship.export.exporter import ExportConfig
+    from edgeship.export.config import ExportConfig
 
     base = ExportConfig.load(args.config) if args.config else ExportConfig()
     changes: dict[str, Any] = {}
@@ -93,16 +93,16 @@ def build_config(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edgeship import api
     from edgeship.core.data import parse_shapes
     from edgeship.core.errors import GateFailed
-    from edgeship.export.exporter import export
 
     config = build_config(args)
     shapes = parse_shapes(args.shape)
     try:
-        model = _with_progress(lambda say: export(args.source, args.output, config, data=args.data,
-                                                  trust_pickle=args.trust_pickle, shapes=shapes, progress=say),
-                               quiet=args.json)
+        model = with_status(lambda say: api.export(args.source, args.output, config, data=args.data,
+                                                   trust_pickle=args.trust_pickle, shapes=shapes, progress=say),
+                            args.json, "exporting")
     except GateFailed as exc:
         failed = getattr(exc, "model", None)
         if failed is not None:
@@ -110,17 +110,6 @@ def run(args: argparse.Namespace) -> int:
         raise
     _report(model, args.json)
     return 0
-
-
-def _with_progress(fn: Any, quiet: bool) -> Any:
-    """Show each step on stderr with a spinner (rich), so stdout stays the result."""
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    if quiet or not console.is_terminal:
-        return fn(lambda msg: None)
-    with console.status("exporting") as status:
-        return fn(lambda msg: status.update(msg))
 
 
 def _report(model: Any, as_json: bool) -> None:

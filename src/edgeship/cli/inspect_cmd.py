@@ -23,12 +23,9 @@ def register(sub: Any) -> None:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
-    from edgeship.core.artifact import Model
-    from edgeship.core.onnx_file import load
+    from edgeship import api
 
-    model = Model.open(args.model)
-    if model.format == "onnx":
-        load(model.path, load_weights=True, check=True)  # a full validation, not just the header
+    model = api.inspect(args.model)
     info = {**model.to_dict(), "size_bytes": model.size_bytes, "sha256": model.sha256}
     if args.json:
         print_json(info)
@@ -50,11 +47,9 @@ def run_inspect(args: argparse.Namespace) -> int:
 
 
 def run_zoo(args: argparse.Namespace) -> int:
-    from edgeship.zoo.base import ZOO, zoo_names
+    from edgeship import api
 
-    names = zoo_names()
-    rows = [{"name": f"zoo:{n}", "about": (ZOO.get(n).__doc__ or "").strip().splitlines()[0] if ZOO.get(n).__doc__
-             else ""} for n in names]
+    rows = [{"name": e.name, "about": e.about} for e in api.zoo()]
     if args.json:
         print_json(rows)
     else:
@@ -64,10 +59,10 @@ def run_zoo(args: argparse.Namespace) -> int:
 
 
 def run_data(args: argparse.Namespace) -> int:
-    from edgeship.core.data import data_sources
+    from edgeship import api
 
-    rows = [{"name": f"data:{s.name}", "splits": list(s.splits), "default_split": s.default_split,
-             "about": s.description} for s in data_sources()]
+    rows = [{"name": e.name, "splits": list(e.splits), "default_split": e.default_split, "about": e.about}
+            for e in api.data_sets()]
     if args.json:
         print_json(rows)
     else:

@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "edgeship.cli.quantize_cmd",
     "edgeship.cli.compress_cmd",
     "edgeship.cli.convert_cmd",
+    "edgeship.cli.map_cmd",
     "edgeship.cli.check_cmd",
     "edgeship.cli.bench_cmd",
     "edgeship.cli.optimize_cmd",

@@ -68,29 +68,28 @@ def build_recipe(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeship.pipeline.optimize import optimize
+    from edgeship import api
+    from edgeship.pipeline.optimize import exit_code
 
-    report = optimize(build_recipe(args))
+    report = api.optimize(build_recipe(args))
     if args.json:
         from edgeship.cli.common import print_json
 
         print_json(report)
     else:
         print_summary(report)
-    targets = {r["target"] for r in report["variants"] if r.get("status") != "not_run"}
-    chosen = {r["target"] for r in report["variants"] if r.get("chosen")}
-    return 0 if targets <= chosen else 1
+    return exit_code(report)
 
 
 def print_summary(report: dict[str, Any]) -> None:
     from rich.table import Table
 
     from edgeship.cli.common import console as console_
-    from edgeship.report.writers import _rows, header
+    from edgeship.report.writers import header, table_rows
 
     console = console_()
     table = Table(*header(report), title=f"{report['model']}", box=None)
-    for row in _rows(report):
+    for row in table_rows(report):
         table.add_row(*row)
     console.print(table)
     for w in report.get("warnings", []):

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from typing import Any
 
-from edgeship.cli.common import add_json_arg, print_json
+from edgeship.cli.common import add_json_arg, print_json, with_status
 
 DESCRIPTION = """\
 Quantize an ONNX model. Methods:
@@ -39,33 +38,9 @@ examples:
 exit codes: 0 written · 1 mixed found no variant meeting the gate (closest kept) · 2 bad input
 """
 
-# flag dest -> config field; a flag applies to the methods whose config has that field.
-FIELD_FLAGS = {
-    "per_channel": "per_channel",
-    "calibration": "calibration",
-    "percentile": "percentile",
-    "symmetric_activations": "symmetric_activations",
-    "op_types": "op_types",
-    "exclude_op_types": "op_types_exclude",
-    "include_op_types": "op_types_include",
-    "exclude_nodes": "nodes_to_exclude",
-    "block_size": "block_size",
-    "bits": "bits",
-    "accuracy_level": "accuracy_level",
-    "quantize_gather": "quantize_gather",
-    "quantize_embedding_gather": "quantize_embedding_gather",
-    "keep_io_types": "keep_io_types",
-    "op_block_list": "op_block_list",
-    "smooth_alpha": "smooth_alpha",
-    "smooth_min_outlier_ratio": "smooth_min_outlier_ratio",
-    "gate": "gates",
-    "margin": "margin",
-    "time_budget": "time_budget_s",
-    "max_fp32_nodes": "max_fp32_nodes",
-    "pad_policy": "pad_policy",
-    "optimize": "optimize",
-    "calib_samples": "calib_samples",
-}
+# Flags whose names differ from their config field (the rest are the field names with dashes).
+FLAG_NAMES = {"op_types_exclude": "exclude-op-types", "op_types_include": "include-op-types",
+              "nodes_to_exclude": "exclude-nodes", "gates": "gate", "time_budget_s": "time-budget"}
 
 
 def _method_names() -> list[str]:
@@ -75,11 +50,10 @@ def _method_names() -> list[str]:
     return sorted(k for k, c in config_kinds().items() if issubclass(c, QuantConfig))
 
 
-def _csv(text: str) -> tuple[str, ...]:
-    return tuple(t.strip() for t in text.split(",") if t.strip())
-
-
 def register(subparsers: Any) -> None:
+    from edgeship.cli.config_flags import ConfigFlags
+    from edgeship.core.config import config_kinds
+
     p = subparsers.add_parser("quantize", help="quantize an ONNX model (fp16, int8, int4, accuracy-aware mixed)",
                               description=DESCRIPTION, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -92,48 +66,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--limit", type=int, default=None, metavar="N", help="use at most N calibration samples")
     p.add_argument("--shape", action="append", default=[], metavar="NAME:D0,D1,...",
                    help="fix an input's shape for data:synthetic (repeatable)")
-    g = p.add_argument_group("int8 options")
-    g.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=None,
-                   help="per-channel weight scales (default on)")
-    g.add_argument("--calibration", choices=("minmax", "entropy", "percentile"), help="static: range method")
-    g.add_argument("--percentile", type=float, help="static, percentile method: e.g. 99.999")
-    g.add_argument("--symmetric-activations", action=argparse.BooleanOptionalAction, default=None,
-                   help="static: symmetric INT8 activations instead of asymmetric UINT8")
-    g.add_argument("--op-types", type=_csv, metavar="A,B", help="dynamic: op types to quantize (default: all)")
-    g.add_argument("--include-op-types", type=_csv, metavar="A,B", help="static: op types to quantize")
-    g.add_argument("--exclude-op-types", type=_csv, metavar="A,B", help="static: op types to leave in float")
-    g.add_argument("--exclude-nodes", type=_csv, metavar="N1,N2", help="node names to keep in float")
-    g.add_argument("--pad-policy", choices=("pad", "bucket"),
-                   help="static: calibration inputs of different lengths padded to one, or grouped by length")
-    g.add_argument("--calib-samples", type=int, metavar="N", help="at most N samples used to calibrate")
-    g.add_argument("--smooth-alpha", type=float, metavar="A",
-                   help="dynamic: SmoothQuant-style smoothing strength in (0,1), e.g. 0.7 (needs --calib)")
-    g.add_argument("--smooth-min-outlier-ratio", type=float, metavar="R",
-                   help="dynamic: smooth only activations whose largest channel is R× the median one (default 6; "
-                        "0 smooths all)")
-    g.add_argument("--quantize-embedding-gather", action=argparse.BooleanOptionalAction, default=None,
-                   help="dynamic: quantize the embedding table (default on)")
-    g.add_argument("--optimize", choices=("auto", "none", "bert"),
-                   help="fuse transformer blocks before quantizing (auto: when recognised)")
-    g = p.add_argument_group("int4-weight options")
-    g.add_argument("--block-size", type=int, metavar="N", help="weights per scale block (default 32)")
-    g.add_argument("--bits", type=int, choices=(4, 8), help="weight bits (default 4)")
-    g.add_argument("--accuracy-level", type=int, choices=(0, 1, 2, 3, 4),
-                   help="compute type: 4 = INT8 activations (fast on VNNI CPUs), 1 = FP32")
-    g.add_argument("--quantize-gather", action=argparse.BooleanOptionalAction, default=None,
-                   help="also quantize the embedding Gather (4-bit only; default on)")
-    g = p.add_argument_group("fp16 options")
-    g.add_argument("--keep-io-types", action=argparse.BooleanOptionalAction, default=None,
-                   help="keep FP32 inputs and outputs (default on)")
-    g.add_argument("--op-block-list", type=_csv, metavar="A,B", help="op types that stay FP32")
-    g = p.add_argument_group("mixed options")
-    g.add_argument("--gate", action="append", metavar="METRIC>=X",
-                   help="accuracy gate (repeatable), e.g. cosine_min>=0.98, accuracy_drop<=0.5")
-    g.add_argument("--margin", type=float, help="fraction of each gate's allowed error kept in reserve (0.25)")
-    g.add_argument("--time-budget", type=float, metavar="S", help="seconds for the search (default 600)")
-    g.add_argument("--max-fp32-nodes", type=int, metavar="N", help="at most N nodes kept in FP32 (default 16)")
+    # one flag per field of the method configs; a flag applies to the methods whose config has it
+    flags = ConfigFlags(p, [config_kinds()[m] for m in _method_names()], names=FLAG_NAMES, skip=("candidates",),
+                        not_applicable="{flag} does not apply to --method {kind}; see edgeship quantize --help")
     add_json_arg(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, config_flags=flags)
 
 
 def build_config(args: argparse.Namespace) -> Any:
@@ -150,22 +87,11 @@ def build_config(args: argparse.Namespace) -> Any:
         base = config_kinds()[args.method]()
     else:
         raise UsageError("give --method (fp16, int8-dynamic, int8-static, int4-weight, mixed) or --config FILE")
-    fields = {f.name for f in dataclasses.fields(base)}
-    changes: dict[str, Any] = {}
-    for dest, field in FIELD_FLAGS.items():
-        value = getattr(args, dest, None)
-        if value is None:
-            continue
-        if field not in fields:
-            flag = "--" + dest.replace("_", "-")
-            raise UsageError(f"{flag} does not apply to --method {base.kind}; see edgeship quantize --help")
-        changes[field] = tuple(value) if isinstance(value, list) else value
-    return type(base).from_dict({**base.to_dict(), **{k: list(v) if isinstance(v, tuple) else v
-                                                      for k, v in changes.items()}})
+    return args.config_flags.build(args, base)
 
 
 def run(args: argparse.Namespace) -> int:
-    from edgeship.compress.quantize import quantize
+    from edgeship import api
     from edgeship.core.artifact import Model
     from edgeship.core.data import load_data, parse_shapes
     from edgeship.core.errors import GateFailed
@@ -176,8 +102,8 @@ def run(args: argparse.Namespace) -> int:
     calib = load_data(args.calib, src.io, shapes=shapes, limit=args.limit) if args.calib else None
     eval_data = load_data(args.eval, src.io, shapes=shapes) if args.eval else None
     try:
-        model = _with_progress(lambda say: quantize(src, config, out=args.output, calib=calib, eval_data=eval_data,
-                                                    progress=say), quiet=args.json)
+        model = with_status(lambda say: api.quantize(src, config, out=args.output, calib=calib, eval_data=eval_data,
+                                                     progress=say), args.json, "quantizing")
     except GateFailed as exc:
         failed = getattr(exc, "model", None)
         if failed is not None:
@@ -185,16 +111,6 @@ def run(args: argparse.Namespace) -> int:
         raise
     _report(src, model, args.json)
     return 0
-
-
-def _with_progress(fn: Any, quiet: bool) -> Any:
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    if quiet or not console.is_terminal:
-        return fn(lambda msg: None)
-    with console.status("quantizing") as status:
-        return fn(lambda msg: status.update(msg))
 
 
 def _report(src: Any, model: Any, as_json: bool) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,34 +20,54 @@ examples:
   edgeship ship rollout-token admin.token                   # operator token (mode 600); same for devices
   edgeship ship rollout-server --db rollouts.db --port 8081 \\
       --admin-token-file admin.token --device-token-file device.token
+  edgeship ship rollout-server --db postgresql://edgeship@127.0.0.1:5432/fleet --host 0.0.0.0 \\
+      --cert server.pem --key server.key --admin-token-file admin.token --device-token-file device.token
   edgeship ship rollout start --server http://127.0.0.1:8081 --token-file admin.token --model digits-cnn \\
       --target models/digits-cnn/1.1.0/model.onnx --from models/digits-cnn/1.0.0/model.onnx
+  edgeship ship rollout start --server http://127.0.0.1:8081 --token-file admin.token --model digits-cnn \\
+      --target models/digits-cnn/1.2.0/model.onnx --from models/digits-cnn/1.1.0/model.onnx --repo repo \\
+      --max-latency-regression 0.2 --max-error-rate 0.01 --max-drift 0.25 --max-confidence-drop 0.2
   edgeship ship status --server http://127.0.0.1:8081 --token-file admin.token
+  (the service's page: http://127.0.0.1:8081/dashboard; Prometheus: /metrics, both with the admin token)
 """
 
 
-def _role_values(items: list[str], what: str, cast: Any) -> dict[str, Any]:
-    from edgeship.core.errors import UsageError
-    from edgeship.ship.keys import ROLES
+def add_telemetry_gates(q: Any) -> None:
+    """The telemetry gates of a rollout's stages (``TelemetryGates``) and what a halt does."""
+    g = q.add_argument_group("telemetry gates (halt a stage on what the release does once it serves)")
+    g.add_argument("--max-latency-regression", type=float, metavar="FRACTION",
+                   help="p50 latency over the previous release on the same devices, e.g. 0.2 for +20%%")
+    g.add_argument("--max-error-rate", type=float, metavar="FRACTION", help="failed inferences / inferences")
+    g.add_argument("--max-drift", type=float, metavar="PSI",
+                   help="population stability index of any input or output against the golden data (0.25)")
+    g.add_argument("--max-confidence-drop", type=float, metavar="FRACTION",
+                   help="fall of the mean top-1 confidence against the previous release")
+    g.add_argument("--min-inferences", type=int, default=50, help="a device's inferences before the gates read it")
+    g.add_argument("--hold-on-halt", action="store_true",
+                   help="a halted rollout keeps its cohort on the new release (default: sends it back)")
 
-    out: dict[str, Any] = {}
-    for item in items:
-        role, sep, value = item.partition("=")
-        if not sep or role not in ROLES:
-            raise UsageError(f"{what} {item!r}: expected ROLE=VALUE with ROLE one of {', '.join(ROLES)}")
-        try:
-            out[role] = cast(value)
-        except ValueError:
-            raise UsageError(f"{what} {item!r}: {value!r} is not a number") from None
-    return out
+
+def telemetry_gates(args: argparse.Namespace) -> Any:
+    from edgeship.ship.rollout.config import TelemetryGates
+
+    return TelemetryGates(max_latency_regression=args.max_latency_regression, max_error_rate=args.max_error_rate,
+                          max_drift=args.max_drift, max_confidence_drop=args.max_confidence_drop,
+                          min_inferences=args.min_inferences)
+
+
+def command_group(sub: Any, name: str, help: str, description: str, epilog: str) -> tuple[Any, Any]:
+    """A command with subcommands (``edgeship ship …``, ``edgeship agent …``); without one it prints
+    its help and exits 2."""
+    p = sub.add_parser(name, help=help, description=description, epilog=epilog,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    return p, p.add_subparsers(dest=f"{name}_command", metavar="SUBCOMMAND")
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("ship", help="signed over-the-air updates: TUF repository, publishing, rollouts",
-                       description="Publish models to a signed TUF update repository, serve it, and stage rollouts "
-                                   "to a fleet of devices running `edgeship agent`.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ss = p.add_subparsers(dest="ship_command", metavar="SUBCOMMAND")
+    _, ss = command_group(sub, "ship", "signed over-the-air updates: TUF repository, publishing, rollouts",
+                          "Publish models to a signed TUF update repository, serve it, and stage rollouts to a "
+                          "fleet of devices running `edgeship agent`.", EPILOG)
 
     q = ss.add_parser("init", help="create a repository: keys and signed version-1 metadata")
     q.add_argument("repo", type=Path)
@@ -76,6 +95,8 @@ def register(sub: Any) -> None:
     q.add_argument("--token-file", type=Path, metavar="FILE", help="the rollout service's admin token")
     q.add_argument("--stages", default="1,10,50,100", help="rollout stages in percent")
     q.add_argument("--failure-threshold", type=float, default=0.2)
+    q.add_argument("--ca-file", type=Path, metavar="PEM", help="CA bundle an https rollout URL is verified against")
+    add_telemetry_gates(q)
     add_json_arg(q)
     q.set_defaults(func=run_publish)
 
@@ -109,27 +130,36 @@ def register(sub: Any) -> None:
     add_json_arg(q)
     q.set_defaults(func=run_info)
 
-    q = ss.add_parser("serve", help="serve REPO/public over HTTP (range requests; no listings)")
+    q = ss.add_parser("serve", help="serve REPO/public over HTTP or HTTPS (range requests; no listings)")
     q.add_argument("repo", type=Path)
     q.add_argument("--port", type=int, default=8080)
     q.add_argument("--host", default="127.0.0.1")
+    q.add_argument("--cert", type=Path, metavar="PEM", help="serve HTTPS with this certificate (and --key)")
+    q.add_argument("--key", type=Path, metavar="PEM", help="the certificate's private key")
     q.set_defaults(func=run_serve)
 
     q = ss.add_parser("rollout-token", help="write a new random access token for the rollout service (mode 600)")
     q.add_argument("file", type=Path)
     q.set_defaults(func=run_rollout_token)
 
-    q = ss.add_parser("rollout-server", help="run the rollout service (FastAPI + SQLite)",
-                      description="Operators need the admin token (rollouts, status), devices the device token "
-                                  "(assignments, reports). Without tokens the service is open, which is allowed "
-                                  "on 127.0.0.1 only unless --insecure-no-auth.")
-    q.add_argument("--db", type=Path, default=Path("rollouts.db"))
+    q = ss.add_parser("rollout-server", help="run the rollout service (FastAPI; SQLite or PostgreSQL)",
+                      description="Operators need the admin token (rollouts, status, /dashboard, /metrics), devices "
+                                  "the device token (assignments, reports, telemetry). Without tokens the service is "
+                                  "open, which is allowed on 127.0.0.1 only unless --insecure-no-auth.")
+    q.add_argument("--db", default="rollouts.db",
+                   help="a SQLite file (default rollouts.db) or postgresql://user@host:port/db")
     q.add_argument("--port", type=int, default=8081)
     q.add_argument("--host", default="127.0.0.1")
     q.add_argument("--admin-token-file", type=Path, metavar="FILE", help="token operators must present")
     q.add_argument("--device-token-file", type=Path, metavar="FILE", help="token devices must present")
     q.add_argument("--insecure-no-auth", action="store_true",
                    help="serve without tokens on a non-loopback address (a network you trust)")
+    q.add_argument("--cert", type=Path, metavar="PEM", help="serve HTTPS with this certificate (and --key)")
+    q.add_argument("--key", type=Path, metavar="PEM", help="the certificate's private key")
+    q.add_argument("--max-body-bytes", type=int, default=1 << 20, help="largest request body accepted")
+    q.add_argument("--max-devices-per-token", type=int, default=100_000,
+                   help="distinct devices one device token may speak for")
+    q.add_argument("--reports-per-minute", type=int, default=60, help="outcome reports per device per minute")
     q.set_defaults(func=run_rollout_server)
 
     q = ss.add_parser("rollout", help="start, advance, halt or resume a staged rollout")
@@ -144,24 +174,19 @@ def register(sub: Any) -> None:
     q.add_argument("--stages", default="1,10,50,100")
     q.add_argument("--failure-threshold", type=float, default=0.2)
     q.add_argument("--min-reports", type=int, default=2)
+    q.add_argument("--repo", type=Path, help="the repository: gives the service the release's reference profile "
+                                             "(for --max-drift)")
+    q.add_argument("--ca-file", type=Path, metavar="PEM", help="CA bundle an https URL is verified against")
+    add_telemetry_gates(q)
     add_json_arg(q)
     q.set_defaults(func=run_rollout)
 
     q = ss.add_parser("status", help="the fleet as the rollout service sees it")
     q.add_argument("--server", required=True, metavar="URL")
     q.add_argument("--token-file", type=Path, metavar="FILE", help="the service's admin token")
+    q.add_argument("--ca-file", type=Path, metavar="PEM", help="CA bundle an https URL is verified against")
     add_json_arg(q)
     q.set_defaults(func=run_status)
-    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
-
-
-def _stages(text: str) -> tuple[float, ...]:
-    from edgeship.core.errors import UsageError
-
-    try:
-        return tuple(float(s) for s in text.split(",") if s.strip())
-    except ValueError:
-        raise UsageError(f"--stages {text!r}: give percentages such as 1,10,50,100") from None
 
 
 def _say(args: argparse.Namespace, obj: Any, text: str) -> None:
@@ -172,38 +197,28 @@ def _say(args: argparse.Namespace, obj: Any, text: str) -> None:
 
 
 def run_init(args: argparse.Namespace) -> int:
-    from edgeship.ship.repository import RepoConfig, init_repo
+    from edgeship.ship.keys import parse_role_values
+    from edgeship.ship.verbs import init_repository
 
-    fields: dict[str, Any] = {f"{r}_threshold": v for r, v in _role_values(args.threshold, "--threshold", int).items()}
-    fields.update({f"{r}_expiry_days": v for r, v in _role_values(args.expiry_days, "--expiry-days", float).items()})
-    repo = init_repo(args.repo, RepoConfig(**fields), _role_values(args.keys, "--keys", int))
-    s = repo.summary()
-    _say(args, s, f"created {args.repo}: keys in {args.repo}/keys (mode 600), serve {args.repo}/public; "
-                  f"provision devices with {args.repo}/public/metadata/1.root.json")
+    repo = init_repository(args.repo, thresholds=parse_role_values(args.threshold, "--threshold", int),
+                           keys_per_role=parse_role_values(args.keys, "--keys", int),
+                           expiry_days=parse_role_values(args.expiry_days, "--expiry-days", float))
+    _say(args, repo.summary(), f"created {args.repo}: keys in {args.repo}/keys (mode 600), serve {args.repo}/public; "
+                               f"provision devices with {args.repo}/public/metadata/1.root.json")
     return 0
 
 
 def run_publish(args: argparse.Namespace) -> int:
-    from edgeship.ship.publish import publish
-    from edgeship.ship.repository import ShipRepository
+    from edgeship.ship.rollout.config import RolloutPlan, parse_stages
+    from edgeship.ship.verbs import publish_release
 
-    repo = ShipRepository(args.repo)
-    options: dict[str, Any] = {}
-    if not args.source.is_dir():
-        options = {"name": args.name, "runtime": args.runtime, "precision": args.precision,
-                   "gates": args.gate or None, "latency_budget_ms": args.latency_budget_ms,
-                   "min_agent_version": args.min_agent_version}
-    else:
-        options = {"name": args.name, "min_agent_version": args.min_agent_version}
-    releases = publish(repo, args.source, args.channel, args.version, golden=args.golden, **options)
-    if args.rollout:
-        from edgeship.ship.rollout import RolloutConfig
-
-        client = _client(args.rollout, args.token_file)
-        for rel in releases:
-            rel["rollout"] = client.start(RolloutConfig(
-                model=rel["name"], channel=args.channel, target=rel["target"], from_target=rel["previous"],
-                stages=_stages(args.stages), failure_threshold=args.failure_threshold))["id"]
+    plan = RolloutPlan(args.rollout, args.token_file, parse_stages(args.stages), args.failure_threshold,
+                       gates=telemetry_gates(args), rollback_on_halt=not args.hold_on_halt, ca_file=args.ca_file) \
+        if args.rollout else None
+    releases = publish_release(args.repo, args.source, args.channel, args.version, golden=args.golden,
+                               name=args.name, runtime=args.runtime, precision=args.precision,
+                               gates=args.gate or None, latency_budget_ms=args.latency_budget_ms,
+                               min_agent_version=args.min_agent_version, rollout=plan)
     lines = [f"published {r['name']} {r['version']} on {r['channel']}: {r['target']} ({r['runtime']}, "
              f"{r['precision']}, sha256 {r['sha256'][:12]})" + (f", rollout {r['rollout']}" if "rollout" in r else "")
              for r in releases]
@@ -230,39 +245,18 @@ def run_rotate(args: argparse.Namespace) -> int:
 
 
 def run_add_key(args: argparse.Namespace) -> int:
-    from securesystemslib.signer import Key
+    from edgeship.ship.verbs import add_signing_key
 
-    from edgeship.core.errors import BadInput
-    from edgeship.ship.repository import ShipRepository
-
-    try:
-        text = args.public_key.read_text()
-        if "BEGIN PUBLIC KEY" in text:  # a PEM public key: the key id is computed from it
-            from cryptography.hazmat.primitives.serialization import load_pem_public_key
-            from securesystemslib.signer import SSlibKey
-
-            key = SSlibKey.from_crypto(load_pem_public_key(text.encode()))
-        else:
-            data = json.loads(text)
-            key = Key.from_dict(data.pop("keyid"), data)
-    except (OSError, ValueError, KeyError) as exc:
-        raise BadInput(f"--public-key {args.public_key}: not a PEM public key nor a key JSON with keyid, keytype, "
-                       f"scheme, keyval ({type(exc).__name__}: {exc})") from None
-    ShipRepository(args.repo).add_key(args.role, args.uri, key)
-    print(f"key {key.keyid[:12]} now signs {args.role}")
+    keyid = add_signing_key(args.repo, args.role, args.uri, args.public_key)
+    print(f"key {keyid[:12]} now signs {args.role}")
     return 0
 
 
 def run_revoke_key(args: argparse.Namespace) -> int:
-    from edgeship.core.errors import BadInput
-    from edgeship.ship.repository import ShipRepository
+    from edgeship.ship.verbs import revoke_signing_key
 
-    repo = ShipRepository(args.repo)
-    keyids = [k for k in repo.load("root").signed.roles[args.role].keyids if k.startswith(args.keyid)]
-    if len(keyids) != 1:
-        raise BadInput(f"key {args.keyid!r} matches {len(keyids)} keys of {args.role}; give a longer prefix")
-    repo.revoke_key(args.role, keyids[0])
-    print(f"revoked {keyids[0][:12]} for {args.role}")
+    keyid = revoke_signing_key(args.repo, args.role, args.keyid)
+    print(f"revoked {keyid[:12]} for {args.role}")
     return 0
 
 
@@ -281,7 +275,7 @@ def run_info(args: argparse.Namespace) -> int:
 def run_serve(args: argparse.Namespace) -> int:
     from edgeship.ship.serve import serve_repository
 
-    server = serve_repository(args.repo, args.host, args.port)
+    server = serve_repository(args.repo, args.host, args.port, certfile=args.cert, keyfile=args.key)
     print(f"serving {server.folder} at {server.url} (metadata: {server.url}/metadata/, targets: "
           f"{server.url}/targets/); Ctrl-C stops", file=sys.stderr)
     try:
@@ -293,28 +287,23 @@ def run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _client(url: str, token_file: Path | None) -> Any:
-    from edgeship.ship.rollout import RolloutClient, read_token
-
-    return RolloutClient(url, token=read_token(token_file) if token_file else None)
-
-
 def run_rollout_token(args: argparse.Namespace) -> int:
-    from edgeship.ship.rollout import write_token
+    from edgeship.ship.rollout.tokens import write_token
 
     print(f"wrote a new token to {write_token(args.file)} (mode 600)", file=sys.stderr)
     return 0
 
 
 def run_rollout_server(args: argparse.Namespace) -> int:
-    from edgeship.ship.rollout import AccessTokens, RolloutServer, read_token
+    from edgeship.ship.rollout.limits import ServiceLimits
+    from edgeship.ship.verbs import rollout_server
 
-    tokens = AccessTokens(admin=read_token(args.admin_token_file) if args.admin_token_file else None,
-                          device=read_token(args.device_token_file) if args.device_token_file else None)
-    server = RolloutServer(args.db, args.host, args.port, tokens=tokens, insecure=args.insecure_no_auth)
-    if tokens.open:
-        print("warning: the rollout service runs without access tokens for "
-              + " and ".join(r for r, t in (("operators", tokens.admin), ("devices", tokens.device)) if t is None),
+    limits = ServiceLimits(max_body_bytes=args.max_body_bytes, max_devices_per_token=args.max_devices_per_token,
+                           reports_per_minute=args.reports_per_minute)
+    server = rollout_server(args.db, args.host, args.port, args.admin_token_file, args.device_token_file,
+                            insecure=args.insecure_no_auth, certfile=args.cert, keyfile=args.key, limits=limits)
+    if server.tokens.open:
+        print("warning: the rollout service runs without access tokens for " + " and ".join(server.tokens.open_roles),
               file=sys.stderr)
     print(f"rollout service at {server.url} (database {args.db}); Ctrl-C stops", file=sys.stderr)
     server.run()
@@ -323,23 +312,27 @@ def run_rollout_server(args: argparse.Namespace) -> int:
 
 def run_rollout(args: argparse.Namespace) -> int:
     from edgeship.core.errors import UsageError
-    from edgeship.ship.rollout import RolloutConfig
+    from edgeship.ship.rollout.config import RolloutConfig, parse_stages
+    from edgeship.ship.verbs import start_rollout, steer_rollout
 
-    client = _client(args.server, args.token_file)
     if args.action == "start":
-        r = client.start(RolloutConfig(model=args.model or "", channel=args.channel, target=args.target or "",
-                                       from_target=args.from_target, stages=_stages(args.stages),
-                                       failure_threshold=args.failure_threshold, min_reports=args.min_reports))
+        r = start_rollout(args.server, RolloutConfig(
+            model=args.model or "", channel=args.channel, target=args.target or "", from_target=args.from_target,
+            stages=parse_stages(args.stages), failure_threshold=args.failure_threshold,
+            min_reports=args.min_reports, gates=telemetry_gates(args), rollback_on_halt=not args.hold_on_halt),
+            args.token_file, repo=args.repo, ca_file=args.ca_file)
     else:
         if args.id is None:
             raise UsageError(f"ship rollout {args.action} needs the rollout id")
-        r = client.action(args.id, args.action)
+        r = steer_rollout(args.server, args.id, args.action, args.token_file, ca_file=args.ca_file)
     _say(args, r, f"rollout {r['id']}: {r['model']} -> {r['target']}: {r['status']} at {r['percent']:g}%")
     return 0
 
 
 def run_status(args: argparse.Namespace) -> int:
-    s = _client(args.server, args.token_file).status()
+    from edgeship.ship.verbs import fleet_status
+
+    s = fleet_status(args.server, args.token_file, ca_file=args.ca_file)
     if args.json:
         print_json(s)
         return 0
@@ -351,4 +344,7 @@ def run_status(args: argparse.Namespace) -> int:
         print(f"rollout {r['id']} {r['model']} -> {r['target']}: {r['status']} at {r['percent']:g}% "
               f"(cohort {st['cohort']}, {st['succeeded']} ok, {st['failed']} failed)"
               + (f" — {r['reason']}" if r.get("reason") else ""))
+        for v in r.get("gate_results") or []:
+            verdict = {True: "pass", False: "FAIL", None: "waiting"}[v["passed"]]
+            print(f"    gate {v['gate']}: {verdict} — {v['why']}")
     return 0

@@ -10,10 +10,11 @@ logits plus hard labels for classifiers, cosine + MSE for embedding models). Thi
   last good checkpoint;
 - ``collate()``: batches of feeds whose variable-length axes are right-padded with zeros (for
   token ids and attention masks zero means padding, so a masked mean-pool ignores it);
-- ``digits_train_set()``: the labelled TRAIN split of the scikit-learn digits (the zoo ships only
-  calibration and test splits).
+- the learning-rate schedules (``SCHEDULES``, by the names ``TrainSettings.schedule`` takes) and the
+  objectives by task (``OBJECTIVES``).
 
-torch is imported inside functions: importing this module stays light.
+The settings themselves are ``edgeship.compress.train_settings.TrainSettings``. torch is imported
+inside functions: importing this module stays light.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeship.compress.train_settings import TrainSettings
 from edgeship.core import atomic
 from edgeship.core.data import Dataset
 from edgeship.core.errors import BadInput
@@ -41,26 +43,6 @@ SMALL_MODEL_PARAMS = 1_000_000
 
 class TrainingDiverged(BadInput):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainSettings:
-    """How to train (the method configs carry these fields and build one)."""
-
-    epochs: int = 1
-    lr: float = 1e-3
-    batch_size: int = 32
-    seed: int = 0
-    max_steps: int | None = None  # stop early (tests, quick runs)
-    checkpoint_every: int = 50  # steps between checkpoints (and one at the end of every epoch)
-    weight_decay: float = 0.0
-    temperature: float = 4.0
-    alpha: float = 1.0  # weight of the teacher term; 1 - alpha weights the hard labels
-    grad_clip: float | None = 1.0
-    threads: int | None = None  # torch threads while training; None: 1 for small models (see fit)
-    schedule: str = "constant"  # learning-rate shape over the run: a name in SCHEDULES
-    warmup: float = 0.0  # fraction of the run's steps over which the rate ramps up linearly from 0
-    bucket: bool = False  # group rows of similar length into batches (less padding for text)
 
 
 # -- seeding -----------------------------------------------------------------------------------------
@@ -92,7 +74,7 @@ def collate(samples: list[Feeds]) -> Feeds:
     return out
 
 
-def _split_rows(ds: Dataset) -> tuple[list[Feeds], np.ndarray | None]:
+def split_rows(ds: Dataset) -> tuple[list[Feeds], np.ndarray | None]:
     """One feed per row (samples may hold several rows), with its label."""
     rows: list[Feeds] = []
     for s in ds.samples:
@@ -115,7 +97,7 @@ def batches(ds: Dataset, batch_size: int, epoch: int, seed: int,
     batches and the batches shuffled again, so a batch holds rows of similar length (measured on
     docstring sentences for MiniLM: about half the padded tokens of random batches) while every
     batch still comes from anywhere in the data."""
-    rows, labels = _split_rows(ds)
+    rows, labels = split_rows(ds)
     rng = np.random.default_rng([seed, epoch])
     order = rng.permutation(len(rows))
     if bucket:
@@ -138,7 +120,8 @@ def steps_per_epoch(ds: Dataset, batch_size: int) -> int:
 
 
 # -- learning-rate schedules ------------------------------------------------------------------------
-# A schedule maps (progress after warm-up in [0, 1]) to a factor of the peak rate.
+# A schedule maps (progress after warm-up in [0, 1]) to a factor of the peak rate; one per name of
+# edgeship.compress.train_settings.Schedule (a test checks they match).
 SCHEDULES: Registry[Callable[[float], float]] = Registry("learning-rate schedule")
 
 
@@ -166,15 +149,6 @@ def lr_at(step: int, total: int, settings: TrainSettings) -> float:
         return settings.lr * (step + 1) / warm
     progress = (step - warm) / max(1, total - warm)
     return settings.lr * SCHEDULES.get(settings.schedule)(progress)
-
-
-def check_schedule(schedule: str, warmup: float) -> None:
-    """BadInput for an unknown schedule or a warm-up fraction outside [0, 1)."""
-    if schedule not in SCHEDULES:
-        raise BadInput(f"learning-rate schedule {schedule!r}; choose {', '.join(SCHEDULES.names())}")
-    if not 0.0 <= warmup < 1.0:
-        raise BadInput(f"warmup {warmup} is the fraction of steps spent warming up; give a fraction from 0 up to "
-                       "(not including) 1, e.g. 0.06")
 
 
 # -- objectives --------------------------------------------------------------------------------------
@@ -316,7 +290,8 @@ class FitReport:
         return dataclasses.asdict(self)
 
 
-def _outputs(module: Any, feeds: Feeds, input_names: list[str]) -> Any:
+def first_output(module: Any, feeds: Feeds, input_names: list[str]) -> Any:
+    """The module's first output on numpy feeds, as a tensor (dicts, tuples and HF outputs unwrapped)."""
     import torch
 
     args = [torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in input_names]
@@ -338,6 +313,7 @@ def fit(student: Any, teacher: Any, data: Dataset, input_names: list[str], task:
     """Train ``student`` to imitate ``teacher`` (and the labels) on ``data``; resumable and NaN-safe.
 
     ``run_key`` identifies the run (model, data, settings): a checkpoint from another run is ignored.
+    ``settings.alpha`` None is resolved by :func:`resolve_alpha` (0.5 for labelled classifier data, else 1).
     ``on_step(step, loss)`` is called after each step (tests use it to interrupt a run).
     ``aux_loss()`` is added to the objective after both forward passes (e.g. matching hidden states
     captured by hooks).
@@ -345,6 +321,8 @@ def fit(student: Any, teacher: Any, data: Dataset, input_names: list[str], task:
     import torch
 
     objective = OBJECTIVES.get(task if task in OBJECTIVES else "other")
+    if settings.alpha is None:
+        settings = dataclasses.replace(settings, alpha=resolve_alpha(None, task, data))
     if task == "classification" and settings.alpha < 1.0 and data.labels is None:
         raise BadInput(f"data {data.name!r} has no labels but hard labels are weighted ({1 - settings.alpha:g}); "
                        "give labelled data or set alpha to 1")
@@ -403,9 +381,9 @@ def _fit(student: Any, teacher: Any, data: Dataset, input_names: list[str], obje
                 if step < start_step:  # already trained before the interruption
                     step += 1
                     continue
-                out = _outputs(student, feeds, input_names)
+                out = first_output(student, feeds, input_names)
                 with torch.no_grad():
-                    ref = _outputs(teacher, feeds, input_names) if teacher is not None else None
+                    ref = first_output(teacher, feeds, input_names) if teacher is not None else None
                 y = None if labels is None else torch.from_numpy(np.asarray(labels).astype(np.int64))
                 loss = objective(out, ref, y, settings)
                 if aux_loss is not None:
@@ -479,43 +457,3 @@ class _progress:
     def __exit__(self, *exc: object) -> None:
         if self._prog is not None:
             self._prog.__exit__(*exc)
-
-
-# -- data --------------------------------------------------------------------------------------------
-def digits_train_set(io: Any = None, limit: int | None = None) -> Dataset:
-    """The labelled TRAIN split of scikit-learn's digits (the split zoo:digits-cnn was trained on; its
-    held-out quarter, data:digits-test, is never seen here), fitted to a model's single image input:
-    [N,1,8,8], [N,8,8,1], [N,8,8] or [N,64]; pixels/16 like the zoo's data."""
-    from edgeship.zoo.data import digits_arrays
-
-    x, y, _, _ = digits_arrays()
-    if limit is not None:
-        x, y = x[:limit], y[:limit]
-    name, convert = "input", (lambda a: a)
-    if io is not None:
-        if len(io.inputs) != 1:
-            raise BadInput(f"data:digits-train gives one image input; the model has {len(io.inputs)} inputs")
-        spec = io.inputs[0]
-        name = spec.name
-        layouts = {4: (lambda a: a.transpose(0, 2, 3, 1)) if spec.shape[-1] == 1 else (lambda a: a),
-                   3: lambda a: a[:, 0], 2: lambda a: a.reshape(len(a), 64)}
-        if len(spec.shape) not in layouts:
-            raise BadInput(f"data:digits-train gives 8×8 images; input {spec.name!r} has {len(spec.shape)} dims")
-        convert = layouts[len(spec.shape)]
-    arr = np.array(convert(x), dtype=np.float32)
-    return Dataset("data:digits-train", [{name: arr[i:i + 1]} for i in range(len(arr))], np.array(y))
-
-
-def read_text_file(path: str | Path) -> list[str]:
-    """Non-empty lines of a UTF-8 text file (one sentence or passage per line)."""
-    p = Path(path)
-    if not p.is_file():
-        raise BadInput(f"text file {str(p)!r} not found; give a UTF-8 file with one sentence per line")
-    try:
-        lines = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines()]
-    except UnicodeDecodeError:
-        raise BadInput(f"text file {str(p)!r} is not UTF-8 text; convert it (iconv -t utf-8)") from None
-    lines = [ln for ln in lines if ln]
-    if not lines:
-        raise BadInput(f"text file {str(p)!r} has no non-empty lines")
-    return lines

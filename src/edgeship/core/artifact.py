@@ -35,6 +35,25 @@ class TensorSpec:
     def is_dynamic(self) -> bool:
         return any(not isinstance(d, int) for d in self.shape)
 
+    def concrete(self, batch: int = 1, seq: int | None = None, fix: str | None = None) -> tuple[int, ...]:
+        """The one rule that fills symbolic dims: a symbolic leading dim is the batch, a symbolic
+        second dim is the sequence when ``seq`` is given; any other symbolic dim is a BadInput that
+        says how to fix it (``fix``: the flag or option to name, default ``--shape``)."""
+        dims: list[int] = []
+        for axis, d in enumerate(self.shape):
+            if isinstance(d, int) and d > 0:
+                dims.append(d)
+            elif axis == 0:
+                dims.append(batch)
+            elif axis == 1 and seq is not None:
+                dims.append(seq)
+            else:
+                example = ",".join(str(x) if isinstance(x, int) and x > 0 else "1" if i == 0 else "N"
+                                   for i, x in enumerate(self.shape))
+                how = fix or f"--shape {self.name}:{example}"
+                raise BadInput(f"input {self.name!r} has symbolic dim {d!r} at axis {axis}; fix it with {how}")
+        return tuple(dims)
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
 
@@ -97,9 +116,10 @@ class FormatInfo:
     inspect: Callable[[Path], IOSpec] | None = None
 
 
-# The modules that register formats are imported on first use so start-up stays light.
-FORMATS: Registry[FormatInfo] = Registry("model format", modules=["edgeship.core.onnx_file",
-                                                                  "edgeship.targets.formats"])
+# ONNX is core's own format; the targets add theirs through the "edgeship.formats" entry points.
+# Both are imported on first use so start-up stays light.
+FORMATS: Registry[FormatInfo] = Registry("model format", modules=["edgeship.core.onnx_file"],
+                                         plugins="edgeship.formats")
 
 
 def register_format(name: str, suffixes: tuple[str, ...],

@@ -8,6 +8,7 @@ is written into its dict so a list of mixed configs (a recipe) loads back into t
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import types
@@ -37,10 +38,21 @@ class Config:
             _CONFIG_KINDS[kind] = cls
 
     def __post_init__(self) -> None:
+        # Literal-typed fields are checked here, once for every config: validate() need not repeat it.
+        for name, choices in _literal_fields(type(self)):
+            value = getattr(self, name)
+            if value not in choices and not (value is None and None in choices):
+                raise BadInput(_not_a_choice(f"{type(self).__name__}.{name}", value, choices))
         self.validate()
 
     def validate(self) -> None:
         """Raise BadInput naming the field and the allowed values."""
+
+    @classmethod
+    def upgrade_dict(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Rewrite an older layout of this config's dict (fields that moved) into the current one before
+        ``from_dict`` reads it; the default changes nothing."""
+        return data
 
     # -- round trip ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -62,6 +74,7 @@ class Config:
             target = _CONFIG_KINDS[kind]
             if not issubclass(target, cls):
                 raise BadInput(f"config kind {kind!r} is not a {cls.__name__}")
+        data = target.upgrade_dict(data)
         hints = typing.get_type_hints(target)
         names = {f.name for f in dataclasses.fields(target)}  # type: ignore[arg-type]
         unknown = set(data) - names
@@ -115,8 +128,42 @@ class Config:
         return type(self).from_dict(data)
 
 
+def described(default: Any, help: str, **metadata: Any) -> Any:
+    """A dataclass field with its default and its description, kept together: ``help`` explains the
+    field wherever it is shown (the CLI flag generated from it, docs); ``metavar`` names its value."""
+    return dataclasses.field(default=default, metadata={"help": help, **metadata})
+
+
 def config_kinds() -> dict[str, type[Config]]:
     return dict(_CONFIG_KINDS)
+
+
+def literal_choices(hint: Any) -> tuple[Any, ...] | None:
+    """The allowed values of a ``Literal[...]`` annotation (``None`` among them for ``Literal[...] | None``);
+    None when the annotation is no Literal."""
+    origin = get_origin(hint)
+    if origin is typing.Literal:
+        return get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = get_args(hint)
+        for arg in args:
+            choices = literal_choices(arg)
+            if choices is not None:
+                return choices + ((None,) if type(None) in args else ())
+    return None
+
+
+@functools.cache
+def _literal_fields(cls: type) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    hints = typing.get_type_hints(cls)
+    found = ((f.name, literal_choices(hints[f.name])) for f in dataclasses.fields(cls))
+    return tuple((name, choices) for name, choices in found if choices is not None)
+
+
+def _not_a_choice(where: str, value: Any, choices: tuple[Any, ...]) -> str:
+    shown = [str(c) for c in choices if c is not None]
+    listed = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
+    return f"{where}={value!r} is not one of the choices; choose {listed}"
 
 
 def _plain(value: Any) -> Any:
@@ -151,7 +198,7 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
         return value
     if origin is typing.Literal:
         if value not in args:
-            raise BadInput(f"{where}: {value!r} is not one of {', '.join(map(repr, args))}")
+            raise BadInput(_not_a_choice(where, value, args))
         return value
     if origin in (tuple, list):
         if not isinstance(value, list | tuple):
@@ -162,7 +209,8 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise BadInput(f"{where}: expected a mapping, got {value!r}")
-        return dict(value)
+        inner = args[1] if len(args) == 2 else Any
+        return {k: _coerce(inner, v, f"{where}[{k!r}]") for k, v in value.items()}
     if isinstance(hint, type):
         if issubclass(hint, Config) and isinstance(value, dict):
             return hint.from_dict(value)

@@ -74,23 +74,25 @@ class Dataset:
 
 @dataclasses.dataclass(frozen=True)
 class DataSource:
-    """A registered data source. ``load(io, split, limit)`` fits the data to a model's inputs."""
+    """A registered data source. ``load(io, split, limit, shapes)`` fits the data to a model's inputs;
+    a ``text`` source also takes ``tokenizer`` (the model source's, or None when the caller has none)."""
 
     name: str
     description: str
     load: Callable[..., Dataset]
     splits: tuple[str, ...] = ()
     default_split: str | None = None
+    text: bool = False
 
 
 SourceFn = Callable[..., Dataset]
-DATA: Registry[DataSource] = Registry("data source", modules=["edgeship.zoo.data"])
+DATA: Registry[DataSource] = Registry("data source", plugins="edgeship.data")
 
 
 def register_data(name: str, description: str, splits: tuple[str, ...] = (),
-                  default_split: str | None = None) -> Callable[[SourceFn], SourceFn]:
+                  default_split: str | None = None, text: bool = False) -> Callable[[SourceFn], SourceFn]:
     def deco(fn: SourceFn) -> SourceFn:
-        DATA.add(name, DataSource(name, description, fn, splits, default_split))
+        DATA.add(name, DataSource(name, description, fn, splits, default_split, text))
         return fn
 
     return deco
@@ -118,8 +120,11 @@ def parse_shapes(items: list[str] | tuple[str, ...] | None) -> dict[str, tuple[i
 
 
 def load_data(spec: str | Path | Dataset, io: IOSpec, shapes: dict[str, tuple[int, ...]] | None = None,
-              limit: int | None = None, validate: bool = True) -> Dataset:
-    """Load data for a model with IO spec ``io`` and check it fits (names, dtypes, shapes, finite)."""
+              limit: int | None = None, validate: bool = True, tokenizer: Callable[..., Any] | None = None) -> Dataset:
+    """Load data for a model with IO spec ``io`` and check it fits (names, dtypes, shapes, finite).
+
+    ``tokenizer`` (the model source's, e.g. ``source.extra["tokenizer"]``) tokenises text sources
+    (``data:sentences``, ``data:docstrings``); without one they use their default tokenizer."""
     if isinstance(spec, Dataset):
         ds = spec
     else:
@@ -129,7 +134,8 @@ def load_data(spec: str | Path | Dataset, io: IOSpec, shapes: dict[str, tuple[in
             source = DATA.get(name)
             if split and source.splits and split not in source.splits:
                 raise BadInput(f"data:{name} has no split {split!r}; splits: {', '.join(source.splits)}")
-            ds = source.load(io=io, split=split or source.default_split, limit=limit, shapes=shapes or {})
+            extra = {"tokenizer": tokenizer} if source.text else {}
+            ds = source.load(io=io, split=split or source.default_split, limit=limit, shapes=shapes or {}, **extra)
         else:
             ds = _load_files(Path(text), io)
     if limit is not None and len(ds) > limit:
@@ -237,18 +243,7 @@ def synthetic(io: IOSpec, split: str | None = None, limit: int | None = None,
                                f"{len(spec.shape)} {_fmt(spec.shape)}")
             fixed[spec.name] = shapes[spec.name]
             continue
-        dims = []
-        for axis, d in enumerate(spec.shape):
-            if isinstance(d, int):
-                dims.append(d)
-            elif axis == 0:
-                dims.append(1)  # a symbolic leading dim is the batch
-            else:
-                example = ",".join(str(x) if isinstance(x, int) else "1" if i == 0 else "N"
-                                   for i, x in enumerate(spec.shape))
-                raise BadInput(f"input {spec.name!r} has symbolic dim {d!r} at axis {axis}; fix it with "
-                               f"--shape {spec.name}:{example}")
-        fixed[spec.name] = tuple(dims)
+        fixed[spec.name] = spec.concrete()
     samples = []
     for _ in range(n):
         sample = {}

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from edgeship.core.artifact import IOSpec, TensorSpec, register_format
 from edgeship.core.errors import BadInput
 
+if TYPE_CHECKING:
+    from onnx import ModelProto, TypeProto
 
-def _dims(type_proto: Any) -> tuple[int | str | None, ...]:
+
+def _dims(type_proto: TypeProto) -> tuple[int | str | None, ...]:
     if not type_proto.tensor_type.HasField("shape"):
         return ()
     out: list[int | str | None] = []
@@ -32,7 +35,7 @@ def _np_dtype(elem_type: int) -> str:
         return f"onnx:{elem_type}"
 
 
-def io_spec(model: Any) -> IOSpec:
+def io_spec(model: ModelProto) -> IOSpec:
     """IO spec of an ``onnx.ModelProto``; initializers listed as inputs are not inputs."""
     inits = {i.name for i in model.graph.initializer}
     ins = tuple(TensorSpec(v.name, _np_dtype(v.type.tensor_type.elem_type), _dims(v.type))
@@ -42,7 +45,7 @@ def io_spec(model: Any) -> IOSpec:
     return IOSpec(ins, outs)
 
 
-def load(path: str | Path, load_weights: bool = True, check: bool = True) -> Any:
+def load(path: str | Path, load_weights: bool = True, check: bool = True) -> ModelProto:
     """Load an ONNX file, refusing missing, non-ONNX, truncated and invalid files with one line each."""
     import onnx
     from google.protobuf.message import DecodeError
@@ -80,7 +83,7 @@ def load(path: str | Path, load_weights: bool = True, check: bool = True) -> Any
     return model
 
 
-def external_data_locations(model: Any) -> list[str]:
+def external_data_locations(model: ModelProto) -> list[str]:
     """The distinct external-data locations of every tensor (initializers, Constant attributes,
     subgraphs), as written in the model: relative to its folder unless the file is hostile."""
     from onnx.external_data_helper import _get_all_tensors, uses_external_data
@@ -89,7 +92,7 @@ def external_data_locations(model: Any) -> list[str]:
                    for t in _get_all_tensors(model) if uses_external_data(t)})
 
 
-def _check_external_data(model: Any, path: Path) -> None:
+def _check_external_data(model: ModelProto, path: Path) -> None:
     """No path traversal through external data: every location stays inside the model's folder."""
     base = path.parent.resolve()
     for loc in external_data_locations(model):
@@ -103,19 +106,29 @@ def inspect(path: Path) -> IOSpec:
     return io_spec(load(path, load_weights=False, check=False))
 
 
-def save(model: Any, path: str | Path) -> Path:
-    """Save as one file (weights inline) when under 2 GB, atomically."""
+def write(model: ModelProto, path: str | Path, data_name: str | None = None) -> Path:
+    """Write one file (weights inline) when under 2 GB; above, weights go to ``data_name`` (default
+    ``NAME.data``) beside it (protobuf's limit). Not atomic: :func:`save` is, or write to a temporary path."""
     import onnx
 
+    out = Path(path)
+    if model.ByteSize() < 2**31 - 1:
+        onnx.save_model(model, str(out))
+    else:
+        copy = onnx.ModelProto()
+        copy.CopyFrom(model)  # saving as external data rewrites the tensors of the proto it is given
+        onnx.save_model(copy, str(out), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=data_name or out.name + ".data")
+    return out
+
+
+def save(model: ModelProto, path: str | Path) -> Path:
+    """Save as one file (weights inline) when under 2 GB, atomically."""
     from edgeship.core import atomic
 
     out = Path(path)
     with atomic.atomic_path(out) as tmp:
-        if model.ByteSize() < 2**31 - 1:
-            onnx.save_model(model, str(tmp))
-        else:
-            onnx.save_model(model, str(tmp), save_as_external_data=True, all_tensors_to_one_file=True,
-                            location=out.name + ".data")
+        write(model, tmp, data_name=out.name + ".data")
     return out
 
 

@@ -16,12 +16,12 @@ from typing import Any
 from edgeship import __version__
 from edgeship.core import atomic
 from edgeship.core.artifact import Model, file_sha256
-from edgeship.core.data import load_data
+from edgeship.core.data import Dataset, load_data
 from edgeship.core.errors import BadInput, EdgeshipError, GateFailed, NotApplicable, NotRunnableHere
+from edgeship.core.progress import status
 from edgeship.pipeline.recipe import OptimizeRecipe
 from edgeship.pipeline.store import RunStore
 from edgeship.pipeline.variants import VariantContext, get_variant
-from edgeship.core.progress import status
 
 DEFAULT_BENCH_SEQ = 32  # symbolic sequence dims are benchmarked at this length unless the recipe says
 
@@ -41,7 +41,7 @@ def load_recipe(recipe: OptimizeRecipe | str | Path | dict[str, Any]) -> Optimiz
 
 def optimize(recipe: OptimizeRecipe | str | Path | dict[str, Any]) -> dict[str, Any]:
     """Run a recipe; returns the report dict (also written to ``<out>/report.json``)."""
-    from edgeship.export.sources import load_source
+    from edgeship.sources.resolve import resolve as load_source
 
     r = load_recipe(recipe)
     run_dir = Path(r.out or f"runs/{r.run_name()}")
@@ -54,6 +54,7 @@ def optimize(recipe: OptimizeRecipe | str | Path | dict[str, Any]) -> dict[str, 
 
     source = load_source(r.model, trust_pickle=r.trust_pickle)
     is_torch = not isinstance(source, Model)
+    tokenizer = None if isinstance(source, Model) else source.tokenizer
     task = source.facts.get("task", "other") if isinstance(source, Model) else source.task
     gates = tuple(r.gates) or tuple(getattr(source, "gate", ()) or ())
     eval_spec = r.data or getattr(source, "eval_data", None)
@@ -96,8 +97,9 @@ def optimize(recipe: OptimizeRecipe | str | Path | dict[str, Any]) -> dict[str, 
         variant = get_variant(vname)
         vpath = run_dir / f"{vname}.onnx"
         ctx = VariantContext(fp32, source if is_torch else None, vpath,
-                             functools.partial(_load_split, ctx_data["calib"], fp32, "calibration"),
-                             functools.partial(_load_split, eval_spec, fp32, "evaluation", r.limit),
+                             functools.partial(_load_split, ctx_data["calib"], fp32, "calibration",
+                                               tokenizer=tokenizer),
+                             functools.partial(_load_split, eval_spec, fp32, "evaluation", r.limit, tokenizer),
                              golden_path, gates, task, dict(r.variant_options.get(vname, {})))
         plan = {t: _conversion_plan(vname, variant.precision, t, is_torch) for t in r.targets}
         for t, (_, why) in plan.items():
@@ -155,6 +157,13 @@ def optimize(recipe: OptimizeRecipe | str | Path | dict[str, Any]) -> dict[str, 
     return report
 
 
+def exit_code(report: dict[str, Any]) -> int:
+    """0 when every target that could run here has a chosen (passing) variant, else 1."""
+    targets = {r["target"] for r in report["variants"] if r.get("status") != "not_run"}
+    chosen = {r["target"] for r in report["variants"] if r.get("chosen")}
+    return 0 if targets <= chosen else 1
+
+
 # -- steps -------------------------------------------------------------------------------------------
 def _export(source: Any, out: Path, r: OptimizeRecipe) -> dict[str, Any]:
     if isinstance(source, Model):
@@ -162,7 +171,8 @@ def _export(source: Any, out: Path, r: OptimizeRecipe) -> dict[str, Any]:
             shutil.copyfile(source.path, tmp)
         source.derive(out, "copy", {}, facts=source.facts).save()
         return {"from": str(source.path), "exporter": "copy"}
-    from edgeship.export.exporter import ExportConfig, export
+    from edgeship.export.config import ExportConfig
+    from edgeship.export.exporter import export
 
     try:
         model = export(source, out, ExportConfig.from_dict(dict(r.export)))
@@ -174,10 +184,12 @@ def _export(source: Any, out: Path, r: OptimizeRecipe) -> dict[str, Any]:
 
 def _golden(reference: Any, fp32: Model, data: str, limit: int | None, out: Path, task: str,
             gates: tuple[str, ...]) -> dict[str, Any]:
-    from edgeship.check.comparator import Subject, resolve_subject, run_all
+    from edgeship.check.comparator import run_all
+    from edgeship.sources.subject import Subject, resolve_subject
+    from edgeship.targets.base import runner_for_subject
 
     subj: Subject = resolve_subject(reference)
-    ds = load_data(data, fp32.io if isinstance(reference, Model) else subj.io, limit=limit)
+    ds = load_data(data, fp32.io if isinstance(reference, Model) else subj.io, limit=limit, tokenizer=subj.tokenizer)
     if subj.source is not None:
         # One intra-op thread: eager PyTorch on per-sample inputs gains little from more, and with two
         # spinning OpenMP threads on two busy cores it can run 20x slower.
@@ -185,27 +197,28 @@ def _golden(reference: Any, fp32: Model, data: str, limit: int | None, out: Path
 
         before = torch.get_num_threads()
         try:
-            outputs = run_all(subj.runner(threads=1), ds.samples)
+            outputs = run_all(runner_for_subject(subj, threads=1), ds.samples)
         finally:
             torch.set_num_threads(before)
     else:
-        outputs = run_all(subj.runner(), ds.samples)
+        outputs = run_all(runner_for_subject(subj), ds.samples)
     # Golden outputs carry the ONNX model's output names so any variant matches them by name.
     names = fp32.io.output_names
     if list(outputs[0]) != names and len(outputs[0]) == len(names):
         outputs = [dict(zip(names, o.values(), strict=True)) for o in outputs]
-    from edgeship.check.golden import save_golden
+    from edgeship.core.golden import save_golden
 
     save_golden(out, ds.samples, outputs, ds.labels,
                 {"reference": subj.name, "data": data, "task": task, "gates": list(gates)})
     return {"samples": len(ds.samples), "rows": ds.rows, "reference": subj.name}
 
 
-def _load_split(spec: str | None, fp32: Model, what: str, limit: int | None = None) -> Any:
+def _load_split(spec: str | None, fp32: Model, what: str, limit: int | None = None,
+                tokenizer: Any = None) -> Dataset:
     if spec is None:
         field = "calib" if what == "calibration" else "data"
         raise BadInput(f"this variant needs {what} data; give it in the recipe ({field}: ...) or with --{field}")
-    return load_data(spec, fp32.io, limit=limit)
+    return load_data(spec, fp32.io, limit=limit, tokenizer=tokenizer)
 
 
 def _build(variant: Any, ctx: VariantContext, run_dir: Path) -> dict[str, Any]:
@@ -262,7 +275,8 @@ def _variant_on_target(store: RunStore, r: OptimizeRecipe, run_dir: Path, vname:
                           {"model": file_sha256(run_dir / src_rel), "from": what, "target": tname,
                            "precision": tprec, "calib": calib_spec, "edgeship": __version__},
                           functools.partial(_convert, target, run_dir, src_rel, source if what == "torch" else None,
-                                            f"{vname}.{tname}", tprec, calib_spec),
+                                            f"{vname}.{tname}", tprec, calib_spec,
+                                            None if source is None else source.tokenizer),
                           files=lambda res: [res["path"]] if res.get("path") else [])
         if "error" in conv or "not_run" in conv:
             row["status"] = "not_run" if "not_run" in conv else "error"
@@ -302,12 +316,13 @@ def _variant_on_target(store: RunStore, r: OptimizeRecipe, run_dir: Path, vname:
 
 
 def _convert(target: Any, run_dir: Path, model_rel: str, source: Any, stem: str, precision: str,
-             calib_spec: str | None) -> dict[str, Any]:
+             calib_spec: str | None, tokenizer: Any = None) -> dict[str, Any]:
     model = Model.open(run_dir / model_rel)
     suffix = getattr(target, "suffix", "") or f".{target.output_format}"
     out = run_dir / f"{stem}{suffix}"
     try:
-        calib = load_data(calib_spec, model.io) if calib_spec and precision.startswith("int") else None
+        calib = (load_data(calib_spec, model.io, tokenizer=tokenizer)
+                 if calib_spec and precision.startswith("int") else None)
         converted = target.convert(source if source is not None else model, out, precision=precision, calib=calib)
     except NotRunnableHere as exc:
         return {"not_run": str(exc)}

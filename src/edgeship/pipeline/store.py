@@ -22,22 +22,27 @@ RESULT_LIBRARIES = ("onnx", "onnxruntime", "torch", "openvino", "nncf", "tensorf
                     "coremltools", "optimum")
 
 
-@functools.cache
-def code_fingerprint() -> str:
-    """A hash of edgeship's source files and the versions of the libraries in RESULT_LIBRARIES."""
+def fingerprint(package: Path, libraries: tuple[str, ...]) -> str:
+    """A hash of the ``.py`` files under ``package`` (names and contents) and the installed versions of
+    ``libraries`` (an absent one counts as absent)."""
     from importlib import metadata
 
     h = hashlib.sha256()
-    package = Path(__file__).resolve().parents[1]
     for f in sorted(package.rglob("*.py")):
         h.update(f.relative_to(package).as_posix().encode())
         h.update(f.read_bytes())
-    for lib in RESULT_LIBRARIES:
+    for lib in libraries:
         try:
             h.update(f"{lib}=={metadata.version(lib)}".encode())
         except metadata.PackageNotFoundError:
             h.update(f"{lib} absent".encode())
     return h.hexdigest()[:16]
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """The fingerprint of edgeship's own source files and the libraries in RESULT_LIBRARIES (once per process)."""
+    return fingerprint(Path(__file__).resolve().parents[1], RESULT_LIBRARIES)
 
 
 def key_digest(key: dict[str, Any]) -> str:

@@ -1,7 +1,11 @@
-"""Variants the optimize pipeline can build, registered by name.
+"""Variants the optimize pipeline can build, registered by name, each built by its config's type.
 
-A variant turns the exported FP32 ONNX model into another ONNX model (FP16, INT8, ...). Quantization
-methods register theirs beside their code; ``fp32`` is the export itself.
+A variant is a name, a precision and a config (or a function of the pipeline's context that makes
+one: a student sized to the model); it turns the exported FP32 ONNX model, or the PyTorch source,
+into another model. How a config is built is looked up by its type, the torchao way
+(``builder = VARIANT_BUILDERS.get(type(config))``): quantization configs are quantized, compression
+configs run their step. ``fp32`` (no config) is the export itself. The recipe's ``variant_options``
+for a variant are applied to its config (``Config.replace``: coerced and validated).
 """
 
 from __future__ import annotations
@@ -12,7 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from edgeship.core.artifact import Model
-from edgeship.core.registry import Registry
+from edgeship.core.config import Config
+from edgeship.core.registry import Registry, TypeRegistry
+
+# The modules that register variants and builders (they import the compress configs).
+VARIANT_MODULES = ("edgeship.pipeline.quantize_variants", "edgeship.pipeline.compress_variants")
 
 
 @dataclasses.dataclass
@@ -28,33 +36,44 @@ class VariantContext:
     options: dict[str, Any] = dataclasses.field(default_factory=dict)  # the recipe's overrides for this variant
 
 
+ConfigFor = Config | Callable[[VariantContext], Config] | None
+BuildFn = Callable[[VariantContext, Config], Model]
+VARIANT_BUILDERS: TypeRegistry[BuildFn] = TypeRegistry("variant builder", modules=VARIANT_MODULES)
+
+
 @dataclasses.dataclass(frozen=True)
 class Variant:
     name: str
     precision: str
-    build: Callable[[VariantContext], Model]
+    config: ConfigFor = None  # a config, a function of the context making one, or None (the FP32 export)
     description: str = ""
 
+    def config_for(self, ctx: VariantContext) -> Config | None:
+        """The config this variant builds in ``ctx``, with the recipe's options for it applied."""
+        config = self.config(ctx) if callable(self.config) else self.config
+        return config.replace(**ctx.options) if config is not None and ctx.options else config
 
-VARIANTS: Registry[Variant] = Registry("variant", modules=["edgeship.compress.quantize.variants",
-                                                            "edgeship.compress.variants"])
+    def build(self, ctx: VariantContext) -> Model:
+        config = self.config_for(ctx)
+        if config is None:
+            return ctx.fp32
+        return VARIANT_BUILDERS.get(type(config))(ctx, config)
 
 
-BuildFn = Callable[[VariantContext], Model]
+VARIANTS: Registry[Variant] = Registry("variant", modules=VARIANT_MODULES)
 
 
-def register_variant(name: str, precision: str, description: str = "") -> Callable[[BuildFn], BuildFn]:
-    def deco(fn: BuildFn) -> BuildFn:
-        VARIANTS.add(name, Variant(name, precision, fn, description))
-        return fn
+def register_variant(name: str, precision: str, config: ConfigFor, description: str = "") -> Variant:
+    return VARIANTS.add(name, Variant(name, precision, config, description))
 
-    return deco
+
+def register_builder(config_type: type[Config]) -> Callable[[BuildFn], BuildFn]:
+    """Decorator: how variants whose config is a ``config_type`` (or a subclass) are built."""
+    return VARIANT_BUILDERS.register(config_type)
 
 
 def get_variant(name: str) -> Variant:
     return VARIANTS.get(name)
 
 
-@register_variant("fp32", "fp32", "the exported model, unchanged")
-def _fp32(ctx: VariantContext) -> Model:
-    return ctx.fp32
+register_variant("fp32", "fp32", None, "the exported model, unchanged")

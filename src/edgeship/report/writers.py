@@ -42,7 +42,7 @@ def _f(v: Any, fmt: str = ".3f") -> str:
     return format(v, fmt)
 
 
-def _rows(report: dict[str, Any]) -> list[list[str]]:
+def table_rows(report: dict[str, Any]) -> list[list[str]]:
     out = []
     base = report.get("baseline")
     if base and base.get("latency_ms"):
@@ -93,7 +93,7 @@ def to_markdown(report: dict[str, Any]) -> str:
                  f"{', '.join(report['gates']) or 'by precision'}.")
     lines += [f"\n> **Warning:** {w}" for w in report.get("warnings", [])]
     lines += ["", "| " + " | ".join(header(report)) + " |", "|" + "---|" * len(header(report))]
-    lines += ["| " + " | ".join(row) + " |" for row in _rows(report)]
+    lines += ["| " + " | ".join(row) + " |" for row in table_rows(report)]
     lines += ["", "## Gate verdicts", ""]
     for r in report["variants"]:
         lines.append(f"- **{r['id']}**: {r['gate']['why'] or r.get('status')}")
@@ -177,7 +177,7 @@ def to_html(report: dict[str, Any]) -> str:
     s = report.get("system", {})
     head = "".join(f"<th>{e(h)}</th>" for h in header(report))
     body = "".join("<tr" + (' class="chosen"' if "★" in row else "") + ">" + "".join(f"<td>{e(c)}</td>" for c in row)
-                   + "</tr>" for row in _rows(report))
+                   + "</tr>" for row in table_rows(report))
     verdicts = "".join(f"<li><b>{e(r['id'])}</b>: {e(r['gate']['why'] or r.get('status', ''))}"
                        + (f"<br><small>tightest passing tolerance: {e(', '.join(r['tightest']))}</small>"
                           if r.get("tightest") else "") + "</li>" for r in report["variants"])

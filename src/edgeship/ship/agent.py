@@ -21,6 +21,7 @@ One update cycle (``Agent.run_once``), under an exclusive lock on the slot direc
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import subprocess
@@ -28,17 +29,26 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from edgeship.core.config import Config
 from edgeship.core.errors import BadInput
+from edgeship.ship.outcome import Outcome
 from edgeship.ship.slots import SlotDir, active_model, plain_file_name, record_crash
+
+if TYPE_CHECKING:
+    from edgeship.ship.rollout.client import RolloutClient
 
 __all__ = ["Agent", "AgentConfig", "active_model", "record_crash"]
 
-# Steps at which a test may stop the agent (EDGESHIP_AGENT_PAUSE_AT=step): the process prints
-# "PAUSED step" on stderr and sleeps, so a crash test can SIGKILL it exactly there.
-STEPS = ("download", "stage", "fsync", "switch", "switched")
+# The steps of an update, in order, each announced at its checkpoints (``on_step``). A test may stop
+# the agent at one (EDGESHIP_AGENT_PAUSE_AT=step): the process prints "PAUSED step" on stderr and
+# sleeps, so a crash test can SIGKILL it exactly there.
+STEPS = ("download", "verify", "stage", "fsync", "healthcheck", "switch", "switched", "probation")
+# Errors of the device's own storage: the update stops, the active model is untouched, and the
+# cycle is retried once the disk takes writes again.
+STORAGE_ERRORS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO, errno.EFBIG})
+MAX_DETAIL = 1000  # characters of a failure's detail sent to the rollout service
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +63,7 @@ class AgentConfig(Config):
     runtimes: tuple[str, ...] = ()  # runtimes this device runs (report names); empty: what is installed
     rollout_url: str = ""
     rollout_token_file: str = ""  # the device token of the rollout service (edgeship ship rollout-token)
+    ca_file: str = ""  # PEM bundle that https repository and rollout URLs are verified against (else the system's)
     deadline_s: float = 300.0  # one update cycle, all downloads included
     socket_timeout_s: float = 10.0
     healthcheck_timeout_s: float = 120.0
@@ -68,7 +79,7 @@ class AgentConfig(Config):
         if self.rollout_token_file:
             if not self.rollout_url:
                 raise BadInput("--rollout-token-file is for a rollout service; give --rollout URL too")
-            from edgeship.ship.rollout import read_token
+            from edgeship.ship.rollout.tokens import read_token
 
             read_token(self.rollout_token_file)  # a missing or empty token file fails now, not every cycle
         if self.deadline_s <= 0 or self.socket_timeout_s <= 0 or self.healthcheck_timeout_s <= 0:
@@ -169,6 +180,7 @@ class Agent:
             raise UpdateFailed("rejected", f"{info.path}: {exc}", transient=True) from None
         except (exceptions.DownloadError, OSError) as exc:
             raise UpdateFailed("download_failed", f"{info.path}: {type(exc).__name__}: {exc}", transient=True) from None
+        self._checkpoint("verify")
         try:
             with open(part, "rb") as fh:
                 info.verify_length_and_hashes(fh)
@@ -178,22 +190,25 @@ class Agent:
                                transient=True) from None
         return part
 
-    def _rollout(self) -> Any:
-        from edgeship.ship.rollout import RolloutClient, read_token
+    def _rollout(self) -> RolloutClient:
+        from edgeship.ship.rollout.client import connect
 
-        token = read_token(self.config.rollout_token_file) if self.config.rollout_token_file else None
-        return RolloutClient(self.config.rollout_url, timeout=self.config.socket_timeout_s, token=token)
+        return connect(self.config.rollout_url, self.config.rollout_token_file or None,
+                       timeout=self.config.socket_timeout_s, ca_file=self.config.ca_file or None)
 
-    def _report(self, outcome: dict[str, Any]) -> None:
+    def _report(self, outcome: Outcome) -> Outcome:
         if not self.config.rollout_url:
-            return
+            return outcome
         try:
-            self._rollout().report(outcome)
+            detail = outcome.detail if outcome.detail is None else outcome.detail[:MAX_DETAIL]
+            self._rollout().report(dataclasses.replace(outcome, detail=detail))
         except Exception as exc:  # the report is best effort; the outcome is on disk anyway
-            outcome["report_error"] = f"{type(exc).__name__}: {exc}"
+            return dataclasses.replace(outcome, report_error=f"{type(exc).__name__}: {exc}")
+        return outcome
 
     def _healthcheck(self, args: list[str]) -> tuple[bool, str, dict[str, Any]]:
         cmd = [sys.executable, "-m", "edgeship.ship.healthcheck", *args]
+        self._checkpoint("healthcheck")
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.config.healthcheck_timeout_s,
                                   env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
@@ -209,26 +224,51 @@ class Agent:
         return True, result.get("why", ""), result
 
     # -- one cycle -------------------------------------------------------------------------------
-    def run_once(self) -> dict[str, Any]:
+    def run_once(self) -> Outcome:
         """One update cycle; returns (and stores in state.json) what happened."""
-        with self.slots.lock():
-            self.slots.remove_stale_temps()
-            started = time.monotonic()
-            outcome = self._cycle(started)
-            outcome["seconds"] = round(time.monotonic() - started, 3)
-            outcome["device_id"] = self.config.device_id
-            outcome["agent_version"] = agent_version()
-            act = self.slots.active()
-            outcome["active_target"] = act.get("target") if act else None
-            outcome["active_version"] = act.get("version") if act else None
-            if outcome["outcome"] != "up_to_date":
-                st = self.slots.state()
-                st["last_update"] = outcome
-                self.slots.write_state(st)
-                self._report(outcome)
-            return outcome
+        try:
+            lock = self.slots.lock()
+            lock.__enter__()
+        except OSError as exc:  # the lock file cannot be written: a read-only or full disk
+            if exc.errno not in STORAGE_ERRORS:
+                raise
+            return Outcome("storage_failed", detail=f"{exc.strerror or exc} ({exc.filename or 'disk'})",
+                           transient=True, device_id=self.config.device_id, agent_version=agent_version())
+        try:
+            return self._locked_cycle()
+        finally:
+            lock.__exit__(None, None, None)
 
-    def _cycle(self, started: float) -> dict[str, Any]:
+    def _locked_cycle(self) -> Outcome:
+        started = time.monotonic()
+        try:
+            self.slots.remove_stale_temps()
+            outcome = self._cycle(started)
+        except OSError as exc:
+            if exc.errno not in STORAGE_ERRORS:
+                raise
+            outcome = Outcome("storage_failed", detail=f"{exc.strerror or exc} ({exc.filename or 'disk'})",
+                              transient=True)
+        act = self.slots.active() or {}
+        outcome = dataclasses.replace(
+            outcome, seconds=round(time.monotonic() - started, 3), device_id=self.config.device_id,
+            agent_version=agent_version(), active_target=act.get("target"), active_version=act.get("version"))
+        if outcome.kind != "up_to_date":
+            st = self.slots.state()
+            st["last_update"] = outcome.to_dict()
+            try:
+                self.slots.write_state(st)
+            except OSError as exc:  # a full or read-only disk: the outcome is still reported
+                if exc.errno not in STORAGE_ERRORS:
+                    raise
+            outcome = self._report(outcome)
+        if self.config.rollout_url:
+            from edgeship.ship.telemetry import send_pending
+
+            send_pending(self.slots.path, self._rollout(), self.config.device_id)
+        return outcome
+
+    def _cycle(self, started: float) -> Outcome:
         from edgeship.ship.fetcher import DeadlineFetcher
 
         rolled = self._probation_check()
@@ -236,28 +276,28 @@ class Agent:
             return rolled
         fetcher = DeadlineFetcher(self.config.socket_timeout_s, started + self.config.deadline_s,
                                   user_agent=f"edgeship-agent/{agent_version()} {self.config.device_id}",
-                                  pool=self._pool)
+                                  pool=self._pool, ca_file=self.config.ca_file or None)
         self._pool = fetcher.pool
         try:
             return self._update(fetcher)
         except UpdateFailed as exc:
-            return {"outcome": exc.outcome, "detail": exc.detail, "transient": exc.transient,
-                    "target": getattr(exc, "target", None)}
+            return Outcome(exc.outcome, detail=exc.detail, transient=exc.transient)
 
-    def _first_runs(self) -> dict[str, Any] | None:
+    def _first_runs(self) -> Outcome | None:
         """The first inferences of a newly active model, in a separate process that finds the model
         through the pointer like a serving process; a crash or a failure rolls back."""
         st = self.slots.state()
         act = self.slots.active()
         if not act or not st.get("first_runs_pending") or st["first_runs_pending"] != act.get("sha256"):
             return None
+        self._checkpoint("probation")
         ok, why, _ = self._healthcheck(["--slot-dir", str(self.slots.path), "--timed-runs", "0"])
         st = self.slots.state()
         st["first_runs_pending"] = None
         self.slots.write_state(st)
         return None if ok else self._rollback(act, f"first inferences failed: {why}")
 
-    def _probation_check(self) -> dict[str, Any] | None:
+    def _probation_check(self) -> Outcome | None:
         """A model in probation that a serving process reported as crashing is rolled back; first
         inferences interrupted by a crash of the agent are run again."""
         failed_first = self._first_runs()
@@ -272,6 +312,7 @@ class Agent:
             detail = crashes.read_text().strip().splitlines()[-1]
             crashes.unlink()
             return self._rollback(act, f"the serving process reported a crash: {detail}")
+        self._checkpoint("probation")
         st = self.slots.state()
         st["probation_left"] = st.get("probation_left", self.config.probation_cycles) - 1
         if st["probation_left"] <= 0:
@@ -280,16 +321,16 @@ class Agent:
         self.slots.write_state(st)
         return None
 
-    def _rollback(self, failed: dict[str, Any], why: str) -> dict[str, Any]:
+    def _rollback(self, failed: dict[str, Any], why: str) -> Outcome:
         st = self.slots.state()
         st.setdefault("failed", {})[failed["sha256"]] = {"target": failed.get("target"), "why": why}
         st.pop("probation_left", None)
         self.slots.write_state(st)
         ptr = self.slots.rollback()
         if ptr is None:
-            return {"outcome": "rollback_failed", "target": failed.get("target"),
-                    "detail": f"{why}; no intact previous slot to return to"}
-        return {"outcome": "rolled_back", "target": failed.get("target"), "detail": why}
+            return Outcome("rollback_failed", target=failed.get("target"),
+                           detail=f"{why}; no intact previous slot to return to")
+        return Outcome("rolled_back", target=failed.get("target"), detail=why)
 
     def _assignment(self) -> dict[str, Any]:
         """What the rollout service wants this device to run (it can only name signed targets)."""
@@ -297,7 +338,7 @@ class Agent:
         try:
             return self._rollout().assign(
                 self.config.device_id, self.config.model or act.get("name") or "", self.config.channel,
-                act.get("target"))
+                act.get("target"), agent_version())
         except Exception as exc:
             # Without the rollout service the device keeps what it runs (fail safe).
             raise UpdateFailed("rollout_unreachable", f"{type(exc).__name__}: {exc}", transient=True) from None
@@ -355,23 +396,22 @@ class Agent:
             return f"needs agent {need} or newer; this agent is {agent_version()}"
         return None
 
-    def _update(self, fetcher: Any) -> dict[str, Any]:
+    def _update(self, fetcher: Any) -> Outcome:
         from tuf.api import exceptions
 
-        extra: dict[str, Any] = {}
+        assignment: dict[str, Any] | None = None
         target: str | None = None
         act = self.slots.active()
         if self.config.rollout_url:
             assignment = self._assignment()
-            extra["rollout"] = assignment
             target = assignment.get("target")
             if target is None and not assignment.get("follow_channel"):
-                return {"outcome": "up_to_date", "target": None, **extra}
+                return Outcome("up_to_date", rollout=assignment)
             failed_targets = {v.get("target") for v in self.slots.state().get("failed", {}).values()}
             if target and ((act and act.get("target") == target) or
                            (target in failed_targets and not self.config.retry_failed)):
                 # Nothing to install: no need to touch the repository this cycle.
-                return {"outcome": "up_to_date", "target": target, **extra}
+                return Outcome("up_to_date", target=target, rollout=assignment)
         updater = self._updater(fetcher)
         try:
             updater.refresh()
@@ -382,7 +422,7 @@ class Agent:
         if target is None:
             target = self._channel_target(updater, fetcher)
         if act and act.get("target") == target:
-            return {"outcome": "up_to_date", "target": target, **extra}
+            return Outcome("up_to_date", target=target, rollout=assignment)
         prev = self.slots.pointer().get("previous")
         try:
             info = updater.get_targetinfo(target)
@@ -395,14 +435,14 @@ class Agent:
         sha = release_sha(info, companions)
         failed = self.slots.state().get("failed", {})
         if sha in failed and not self.config.retry_failed:
-            return {"outcome": "up_to_date", "target": target, "skipped": "failed here before", **extra}
+            return Outcome("up_to_date", target=target, skipped="failed here before", rollout=assignment)
         if prev and prev.get("sha256") == sha and self.slots.slot_intact(prev["slot"]):
             # Told to go back to the release in the other slot (a halted rollout): no download needed.
             self.slots.switch(prev["slot"], probation=False)
-            return {"outcome": "reverted", "target": target, **extra}
+            return Outcome("reverted", target=target, rollout=assignment)
         why = self._compatible(info.custom)
         if why:
-            return {"outcome": "incompatible", "target": target, "detail": why, **extra}
+            return Outcome("incompatible", target=target, detail=why, rollout=assignment)
         golden_info = updater.get_targetinfo(meta["golden"]) if meta.get("golden") else None
         if golden_info is None:
             raise UpdateFailed("rejected", f"{target}: its golden file is not in the signed metadata")
@@ -434,8 +474,7 @@ class Agent:
             st = self.slots.state()
             st.setdefault("failed", {})[sha] = {"target": target, "why": why}
             self.slots.write_state(st)
-            return {"outcome": "health_check_failed", "target": target, "detail": why,
-                    "health": result, **extra}
+            return Outcome("health_check_failed", target=target, detail=why, health=result, rollout=assignment)
         self.slots.switch(slot, before_replace=lambda: self._checkpoint("switch"))
         for f in (model_file, golden_file, *companion_files.values()):
             f.unlink(missing_ok=True)
@@ -446,9 +485,9 @@ class Agent:
         self._checkpoint("switched")
         failed_first = self._first_runs()
         if failed_first:
-            return {**failed_first, **extra}
-        return {"outcome": "updated", "target": target, "version": meta.get("version"), "sha256": sha,
-                "slot": slot, "health": {k: result.get(k) for k in ("why", "latency_ms")}, **extra}
+            return dataclasses.replace(failed_first, rollout=assignment)
+        return Outcome("updated", target=target, version=meta.get("version"), sha256=sha, slot=slot,
+                       health={k: result.get(k) for k in ("why", "latency_ms")}, rollout=assignment)
 
 
 def release_sha(info: Any, companions: dict[str, Any]) -> str:
@@ -464,7 +503,8 @@ def release_sha(info: Any, companions: dict[str, Any]) -> str:
 
 
 def run_loop(config: AgentConfig, interval_s: float, cycles: int | None = None,
-             on_result: Callable[[dict[str, Any]], None] | None = None) -> None:
+             on_result: Callable[[Outcome], None] | None = None) -> None:
+    """Update cycles every ``interval_s`` seconds (``cycles`` of them, or for ever)."""
     agent = Agent(config)
     n = 0
     while cycles is None or n < cycles:

@@ -31,14 +31,15 @@ class DeadlineFetcher(FetcherInterface):
     """
 
     def __init__(self, socket_timeout: float = 10.0, deadline: float | None = None, chunk_size: int = 65536,
-                 user_agent: str = "edgeship-agent", pool: Any = None) -> None:
+                 user_agent: str = "edgeship-agent", pool: Any = None, ca_file: str | None = None) -> None:
         import urllib3
 
         self.socket_timeout = socket_timeout
         self.deadline = deadline
         self.chunk_size = chunk_size
         self.user_agent = user_agent
-        self.pool = pool or urllib3.PoolManager(retries=False)
+        # https URLs are verified against ca_file (a PEM bundle) or the system's certificates
+        self.pool = pool or urllib3.PoolManager(retries=False, ca_certs=ca_file)
 
     def remaining(self) -> float:
         if self.deadline is None:

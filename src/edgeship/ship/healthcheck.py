@@ -1,9 +1,10 @@
 """The device-side health check, run in its own process before a new model is activated.
 
 ``python -m edgeship.ship.healthcheck --model M --golden G.npz --gate cosine_min>=0.98 --latency-budget-ms 5``
-loads the model with the runner for its format, runs the golden inputs, compares the outputs with
-the golden outputs through the check gates, looks for NaN/Inf and checks the latency budget (the
-median of the timed runs must stay within it). It prints one JSON line and exits 0 (healthy),
+loads the model with the runner for its format, runs the golden inputs, judges the outputs against
+the golden outputs with edgeship's one comparison engine (``check.judge``: the gates given; NaN/Inf
+always fail) and checks the latency budget (the median of the runs timed by ``bench.timing`` must
+stay within it). It prints one JSON line and exits 0 (healthy),
 1 (unhealthy: gate, latency or NaN/Inf) or 2 (cannot load or run). A model that crashes the process
 (a segfault in a runtime) kills only this process: the agent sees the signal and rejects the model.
 
@@ -14,70 +15,74 @@ median of the timed runs must stay within it). It prints one JSON line and exits
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import itertools
 import json
 import sys
-import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from edgeship.core.errors import EdgeshipError
 
 
-def check_model(model_path: Path, golden: Path, gates: list[str], latency_budget_ms: float | None,
-                runtime: str | None = None, timed_runs: int = 10) -> dict[str, Any]:
-    """Run the health check in this process; returns {"healthy", "why", "metrics", "latency_ms", ...}."""
-    import numpy as np
+@dataclasses.dataclass(frozen=True)
+class HealthResult:
+    """The verdict of one health check; printed as one JSON line (keys that are None are left out)."""
 
-    from edgeship.check.gates import evaluate_gates, parse_gates
-    from edgeship.check.golden import load_golden
-    from edgeship.check.metrics import output_metrics, worst_case
+    healthy: bool
+    why: str
+    metrics: dict[str, float] | None = None  # worst case over outputs (check.judge's summary)
+    latency_ms: dict[str, float | None] | None = None  # {"max", "median"} of the timed runs
+    load_time_s: float | None = None
+    first_pass_s: float | None = None  # all golden inputs once, right after loading
+    samples: int | None = None
+    error: str | None = None  # the exception's type when the model could not be loaded or run
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+def check_model(model_path: Path, golden: Path, gates: Sequence[str], latency_budget_ms: float | None,
+                runtime: str | None = None, timed_runs: int = 10) -> HealthResult:
+    """Run the health check in this process: the golden inputs through the runner of the model's
+    format, the outputs judged against the golden outputs under ``gates`` (none: only NaN/Inf),
+    then ``timed_runs`` timed runs whose median must stay within ``latency_budget_ms``."""
+    from edgeship.bench.timing import time_calls
+    from edgeship.check.judge import judge, resolve_gates
     from edgeship.core.artifact import Model
-    from edgeship.targets.base import runner_for
+    from edgeship.core.golden import load_golden
+    from edgeship.targets.base import Feeds, runner_for
 
+    gate_list = resolve_gates(list(gates))  # a malformed gate is bad input before anything runs
     inputs, refs, labels, _ = load_golden(golden)
     if not inputs or not inputs[0]:
-        return {"healthy": False, "why": f"golden file {golden.name} has no inputs"}
+        return HealthResult(False, f"golden file {golden.name} has no inputs")
     model = Model.open(model_path)
-    gate_list = parse_gates(gates)
+    outs: list[Feeds] = []
     with runner_for(model, runtime) as runner:
-        t0 = time.perf_counter()
-        outs = [runner.infer(feeds) for feeds in inputs]
-        first_pass_s = time.perf_counter() - t0
-        # Timed runs after the first pass (which warms caches); the budget applies to the slowest.
-        times = []
-        for i in range(timed_runs):
-            t = time.perf_counter()
-            runner.infer(inputs[i % len(inputs)])
-            times.append((time.perf_counter() - t) * 1e3)
+        first = time_calls(lambda: outs.extend([runner.infer(feeds) for feeds in inputs]), min_reps=1, max_reps=1)
+        # Timed runs after the first pass (which warms caches), cycling through the golden inputs.
+        samples = itertools.cycle(inputs)
+        timed = time_calls(lambda: runner.infer(next(samples)), min_reps=timed_runs, max_reps=timed_runs)
         load_time_s = runner.load_time_s
-    per_output: dict[str, dict[str, Any]] = {}
-    nonfinite = 0
-    for name in refs[0]:
-        if name not in outs[0]:
-            return {"healthy": False, "why": f"the model has no output {name!r} that the golden file has"}
-        cand = [o[name] for o in outs]
-        nonfinite += int(sum(int((~np.isfinite(np.asarray(c, dtype=np.float64))).sum()) for c in cand))
-        try:
-            # Labels (when the golden file has them) let gates such as accuracy_drop<=1 be checked.
-            use_labels = labels if labels is not None and len(refs[0]) == 1 else None
-            per_output[name] = output_metrics([r[name] for r in refs], cand, labels=use_labels)
-        except ValueError as exc:
-            return {"healthy": False, "why": f"output {name!r}: {exc}"}
-    metrics = worst_case(per_output)
-    metrics["nonfinite"] = nonfinite
-    passed, why = evaluate_gates(gate_list, metrics) if gate_list else (nonfinite == 0, "no gates")
-    if nonfinite and passed:
-        passed, why = False, f"{nonfinite} NaN/Inf values in the outputs"
-    worst_ms = max(times) if times else None
-    median_ms = float(np.median(times)) if times else None
+    missing = [name for name in refs[0] if name not in outs[0]]
+    if missing:
+        return HealthResult(False, f"the model has no output {missing[0]!r} that the golden file has")
+    # Labels (when the golden file has them) let gates such as accuracy_drop<=1 be checked.
+    verdict = judge(refs, outs, gate_list, labels=labels, name=model_path.name)
+    if verdict.status == "error":
+        return HealthResult(False, verdict.why)
+    passed, why = verdict.passed, verdict.why
+    times = timed.times_ms
+    median_ms = timed.median_ms if times else None
     # The median of the timed runs is held to the budget: a single run can be delayed by the
     # scheduler on a busy device, a model that is really too slow is slow every time.
     if passed and latency_budget_ms is not None and median_ms is not None and median_ms > latency_budget_ms:
         passed, why = False, f"latency {median_ms:.3f} ms (median) exceeds the budget of {latency_budget_ms:g} ms"
-    return {"healthy": passed, "why": why, "metrics": {k: v for k, v in metrics.items()
-                                                        if isinstance(v, int | float)},
-            "latency_ms": {"max": worst_ms, "median": median_ms},
-            "load_time_s": load_time_s, "first_pass_s": first_pass_s, "samples": len(inputs)}
+    return HealthResult(passed, why, metrics={k: v for k, v in verdict.summary.items() if isinstance(v, int | float)},
+                        latency_ms={"max": max(times) if times else None, "median": median_ms},
+                        load_time_s=load_time_s, first_pass_s=first.times_ms[0] / 1e3, samples=len(inputs))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,14 +112,14 @@ def main(argv: list[str] | None = None) -> int:
             gates = gates or list(manifest.get("gates", []))
             budget = budget if budget is not None else manifest.get("latency_budget_ms")
         if model is None or golden is None:
-            print(json.dumps({"healthy": False, "why": "give --model and --golden, or --slot-dir"}))
+            print(json.dumps(HealthResult(False, "give --model and --golden, or --slot-dir").to_dict()))
             return 2
         result = check_model(Path(model), Path(golden), gates, budget, args.runtime, args.timed_runs)
     except EdgeshipError as exc:
-        print(json.dumps({"healthy": False, "why": str(exc), "error": type(exc).__name__}))
+        print(json.dumps(HealthResult(False, str(exc), error=type(exc).__name__).to_dict()))
         return 2
-    print(json.dumps(result, default=float))
-    return 0 if result["healthy"] else 1
+    print(json.dumps(result.to_dict(), default=float))
+    return 0 if result.healthy else 1
 
 
 if __name__ == "__main__":

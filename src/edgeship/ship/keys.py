@@ -11,14 +11,51 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from edgeship.core import atomic
-from edgeship.core.errors import BadInput
+from edgeship.core.errors import BadInput, UsageError
 
 SIGNERS_FILE = "signers.json"
 ROLES = ("root", "targets", "snapshot", "timestamp")
+
+T = TypeVar("T")
+
+
+def parse_role_values(items: Iterable[str], what: str, cast: Callable[[str], T]) -> dict[str, T]:
+    """``["root=2", "timestamp=1"]`` → ``{"root": 2, "timestamp": 1}`` (``what`` names the option)."""
+    out: dict[str, T] = {}
+    for item in items:
+        role, sep, value = item.partition("=")
+        if not sep or role not in ROLES:
+            raise UsageError(f"{what} {item!r}: expected ROLE=VALUE with ROLE one of {', '.join(ROLES)}")
+        try:
+            out[role] = cast(value)
+        except ValueError:
+            raise UsageError(f"{what} {item!r}: {value!r} is not a number") from None
+    return out
+
+
+def load_public_key(path: str | Path) -> Any:
+    """A public key from a PEM file (its key id computed from it) or from a JSON file holding a
+    securesystemslib key dict with its ``keyid``; returns a securesystemslib ``Key``."""
+    from securesystemslib.signer import Key
+
+    f = Path(path)
+    try:
+        text = f.read_text()
+        if "BEGIN PUBLIC KEY" in text:
+            from cryptography.hazmat.primitives.serialization import load_pem_public_key
+            from securesystemslib.signer import SSlibKey
+
+            return SSlibKey.from_crypto(load_pem_public_key(text.encode()))
+        data = json.loads(text)
+        return Key.from_dict(data.pop("keyid"), data)
+    except (OSError, ValueError, KeyError) as exc:
+        raise BadInput(f"--public-key {f}: not a PEM public key nor a key JSON with keyid, keytype, "
+                       f"scheme, keyval ({type(exc).__name__}: {exc})") from None
 
 
 class KeyStore:

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from edgeship.core.errors import BadInput
 from edgeship.ship.repository import ShipRepository, check_name
@@ -29,6 +30,24 @@ LATENCY_BUDGET_FACTOR = 3.0  # budget = 3 × the p99 measured when the model was
 LATENCY_BUDGET_FLOOR_MS = 1.0  # ...but not under 1 ms, where scheduling noise outweighs the model
 DEFAULT_GATES = ("cosine_min>=0.99",)
 PUBLISHABLE_SUFFIXES = (".onnx", ".tflite", ".pte", ".engine", ".plan", ".xml")
+
+
+class Release(TypedDict):
+    """One published release, as ``ship publish --json`` prints it."""
+
+    name: str
+    version: str
+    channel: str
+    target: str  # the model's target path in the repository
+    previous: str | None  # the channel's release of this model before (a rollout's from_target)
+    runtime: str
+    precision: str
+    sha256: str
+    latency_budget_ms: float | None
+    gates: list[str]
+    files: list[str]  # companion files published beside the model
+    skipped_variants: NotRequired[list[str]]  # a run's chosen variants that could not be published
+    rollout: NotRequired[int]  # the id of the rollout started for it (ship publish --rollout)
 
 
 def model_name_of(text: str) -> str:
@@ -81,11 +100,11 @@ def release_metadata(model_path: Path, name: str, version: str, golden_target: s
 
 def publish_model(repo: ShipRepository, model_path: str | Path, golden: str | Path, channel: str, version: str,
                   name: str | None = None, runtime: str = "onnxruntime-cpu", precision: str = "fp32",
-                  gates: list[str] | tuple[str, ...] | None = None, latency_budget_ms: float | None = None,
-                  min_agent_version: str | None = None) -> dict[str, Any]:
+                  gates: Sequence[str] | None = None, latency_budget_ms: float | None = None,
+                  min_agent_version: str | None = None) -> Release:
     """Publish one model file with its golden file on ``channel``; returns the release summary."""
     from edgeship import __version__
-    from edgeship.check.golden import is_golden
+    from edgeship.core.golden import is_golden
 
     model_path, golden = Path(model_path), Path(golden)
     if not model_path.is_file():
@@ -151,14 +170,14 @@ def chosen_variants(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]
 
 
 def publish_run(repo: ShipRepository, run_dir: str | Path, channel: str, version: str,
-                min_agent_version: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
+                min_agent_version: str | None = None, name: str | None = None) -> list[Release]:
     """Publish the chosen variants of an optimize run (one release per target runtime)."""
     run_dir = Path(run_dir)
     report, chosen = chosen_variants(run_dir)
     golden = run_dir / report.get("golden", "golden.npz")
     base = name or model_name_of(str(report.get("model", run_dir.name)))
-    releases = []
-    skipped = []
+    releases: list[Release] = []
+    skipped: list[str] = []
     for v in chosen:
         path = Path(v["path"])
         if not path.is_absolute():
@@ -182,12 +201,16 @@ def publish_run(repo: ShipRepository, run_dir: str | Path, channel: str, version
 
 
 def publish(repo: ShipRepository | str | Path, source: str | Path, channel: str, version: str,
-            golden: str | Path | None = None, **options: Any) -> list[dict[str, Any]]:
-    """``ship publish``: a run directory (its chosen variants) or a model file with ``golden``."""
+            golden: str | Path | None = None, *, name: str | None = None, runtime: str = "onnxruntime-cpu",
+            precision: str = "fp32", gates: Sequence[str] | None = None, latency_budget_ms: float | None = None,
+            min_agent_version: str | None = None) -> list[Release]:
+    """``ship publish``: a run directory (its chosen variants; their runtime, precision, gates and
+    latency budget come from its report) or a model file with ``golden``."""
     repo = repo if isinstance(repo, ShipRepository) else ShipRepository(repo)
     src = Path(source)
     if src.is_dir():
-        return publish_run(repo, src, channel, version, options.get("min_agent_version"), options.get("name"))
+        return publish_run(repo, src, channel, version, min_agent_version, name)
     if golden is None:
         raise BadInput("publishing a model file needs --golden FILE.npz (inputs and reference outputs)")
-    return [publish_model(repo, src, golden, channel, version, **options)]
+    return [publish_model(repo, src, golden, channel, version, name=name, runtime=runtime, precision=precision,
+                          gates=gates, latency_budget_ms=latency_budget_ms, min_agent_version=min_agent_version)]

@@ -145,6 +145,15 @@ class ShipRepository:
     def channels(self) -> list[str]:
         return sorted(p[len("channels/"):-len(".json")] for p in self.targets() if p.startswith("channels/"))
 
+    def target_file(self, path: str) -> Path:
+        """The file of the published target ``path`` (under its hash-prefixed name)."""
+        from edgeship.core.errors import BadInput
+
+        info = self.targets().get(path)
+        if info is None:
+            raise BadInput(f"{path!r} is not a target of the repository at {self.path}")
+        return self._target_file(info)
+
     def _target_file(self, info: Any) -> Path:
         folder, _, base = info.path.rpartition("/")
         return self.targets_dir / folder / f"{info.hashes['sha256']}.{base}"
@@ -245,6 +254,13 @@ class ShipRepository:
         self.keys.add(public_key, uri, role)
         with self._tuf.edit_root() as root:
             root.add_key(public_key, role)
+
+    def keyid_for(self, role: str, prefix: str) -> str:
+        """The one key id of ``role`` starting with ``prefix``."""
+        keyids = [k for k in self.load("root").signed.roles[role].keyids if k.startswith(prefix)]
+        if len(keyids) != 1:
+            raise BadInput(f"key {prefix!r} matches {len(keyids)} keys of {role}; give a longer prefix")
+        return keyids[0]
 
     def revoke_key(self, role: str, keyid: str) -> None:
         root = self.load("root").signed

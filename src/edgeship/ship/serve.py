@@ -1,6 +1,6 @@
-"""Serve a repository's ``public/`` folder over plain HTTP (stdlib ThreadingHTTPServer, loopback by
-default). Any static web server or object store can serve the same folder; this one adds HTTP range
-requests so devices can resume interrupted downloads."""
+"""Serve a repository's ``public/`` folder over HTTP, or HTTPS when given a certificate (stdlib
+ThreadingHTTPServer, loopback by default). Any static web server or object store can serve the same
+folder; this one adds HTTP range requests so devices can resume interrupted downloads."""
 
 from __future__ import annotations
 
@@ -23,6 +23,14 @@ class RangeRequestHandler(http.server.SimpleHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"  # keep-alive: a device fetches several files per update
     timeout = 60  # an idle keep-alive connection is closed after a minute (frees its thread)
+
+    def setup(self) -> None:
+        super().setup()
+        import ssl
+
+        if isinstance(self.request, ssl.SSLSocket):  # the TLS handshake, in this request's thread
+            self.request.settimeout(self.timeout)
+            self.request.do_handshake()
 
     def log_message(self, format: str, *args: Any) -> None:
         log = getattr(self.server, "request_log", None)
@@ -84,7 +92,9 @@ class QuietThreadingHTTPServer(http.server.ThreadingHTTPServer):
     request_queue_size = 128  # many devices connect at once; the default backlog of 5 drops SYNs
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+        import ssl
+
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError | ssl.SSLError):
             return
         super().handle_error(request, client_address)
 
@@ -93,15 +103,30 @@ class StaticServer:
     """A running static server; ``url`` is its base URL. Use as a context manager or call ``stop()``."""
 
     def __init__(self, folder: str | Path, host: str = "127.0.0.1", port: int = 0,
-                 handler: type[http.server.BaseHTTPRequestHandler] = RangeRequestHandler) -> None:
+                 handler: type[http.server.BaseHTTPRequestHandler] = RangeRequestHandler,
+                 certfile: str | Path | None = None, keyfile: str | Path | None = None) -> None:
+        from edgeship.ship.tls import tls_files
+
         folder = Path(folder)
         if not folder.is_dir():
             raise BadInput(f"folder {str(folder)!r} to serve does not exist")
+        tls = tls_files(certfile, keyfile)
         self.folder = folder
         self.httpd = QuietThreadingHTTPServer((host, port), functools.partial(handler, directory=str(folder)))
+        if tls:
+            import ssl
+
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            try:
+                ctx.load_cert_chain(str(tls[0]), str(tls[1]))
+            except (ssl.SSLError, OSError) as exc:
+                raise BadInput(f"cannot load the certificate {tls[0]} with its key {tls[1]}: {exc}") from None
+            # the handshake runs in each request's thread (setup), not in the accepting one
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True, do_handshake_on_connect=False)
         self.httpd.request_log = []  # type: ignore[attr-defined]
         self.host, self.port = self.httpd.server_address[:2]
-        self.url = f"http://{self.host}:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://{self.host}:{self.port}"
         self._thread: threading.Thread | None = None
 
     @property
@@ -130,12 +155,14 @@ class StaticServer:
         self.stop()
 
 
-def serve_repository(repo: str | Path, host: str = "127.0.0.1", port: int = 0) -> StaticServer:
-    """A (not yet started) server for ``REPO/public``: metadata at ``URL/metadata``, targets at ``URL/targets``."""
+def serve_repository(repo: str | Path, host: str = "127.0.0.1", port: int = 0, certfile: str | Path | None = None,
+                     keyfile: str | Path | None = None) -> StaticServer:
+    """A (not yet started) server for ``REPO/public``: metadata at ``URL/metadata``, targets at
+    ``URL/targets``; HTTPS with a certificate and its key (PEM files)."""
     from edgeship.ship.repository import REPO_FILE
 
     repo = Path(repo)
     public = repo / "public" if (repo / REPO_FILE).is_file() else repo
     if not (public / "metadata").is_dir():
         raise BadInput(f"{str(repo)!r} has no public/metadata folder; create the repository with: edgeship ship init")
-    return StaticServer(public, host, port)
+    return StaticServer(public, host, port, certfile=certfile, keyfile=keyfile)

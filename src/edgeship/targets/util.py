@@ -58,7 +58,7 @@ def move_into_place(src: Path, out: Path) -> Path:
 
 
 def is_torch_source(obj: Any) -> bool:
-    from edgeship.zoo.base import TorchSource
+    from edgeship.sources.torch_source import TorchSource
 
     return isinstance(obj, TorchSource)
 
@@ -124,16 +124,8 @@ def fixed_shapes(io: IOSpec, rows: list[Feeds],
         elif rows:
             out[spec.name] = tuple(rows[0][spec.name].shape)
         else:
-            dims = []
-            for axis, d in enumerate(spec.shape):
-                if isinstance(d, int):
-                    dims.append(d)
-                elif axis == 0:
-                    dims.append(1)
-                else:
-                    raise BadInput(f"input {spec.name!r} has symbolic dim {d!r} at axis {axis}; give calibration data "
-                                   f"(--calib) or a fixed shape (shapes={{'{spec.name}': (...)}})")
-            out[spec.name] = tuple(dims)
+            how = f"calibration data (--calib) or a fixed shape (shapes={{'{spec.name}': (...)}})"
+            out[spec.name] = spec.concrete(fix=how)
     return out
 
 

@@ -1,64 +1,24 @@
-"""What a PyTorch source is, whatever it came from (zoo, file.py:factory, .pt2, Hugging Face folder).
+"""The zoo registry: bundled models by name, each a factory of a :class:`TorchSource`.
 
-A ``TorchSource`` carries the module, example inputs in forward-argument order, output names, the
-dynamic axes it supports, its task and sensible defaults (data sets, gate). Zoo entries register a
-factory by name; building happens only when asked (it imports torch and loads weights).
+One module per bundled model (``zoo/minilm.py``, ``zoo/efficientnet_lite0.py``, ``zoo/digits_cnn.py``)
+registers its factory here; building happens only when asked (it imports torch and loads weights).
+The ``zoo:NAME`` source kind (``edgeship.zoo.source``) reads this registry. A new bundled model is
+one module with ``@ZOO.register("name")`` on its factory, named in ``ZOO``'s ``modules``.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import os
 from collections.abc import Callable
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any
 
-from edgeship.core.artifact import IOSpec, TensorSpec
 from edgeship.core.registry import Registry
-
-Task = Literal["embedding", "classification", "other"]
-
-
-@dataclasses.dataclass
-class TorchSource:
-    name: str  # how the user named it: "zoo:minilm", "net.py:build", ...
-    module: Any  # torch.nn.Module in eval mode; forward takes the inputs positionally in input order
-    example_inputs: dict[str, Any]  # input name -> torch.Tensor, in forward-argument order
-    output_names: list[str]
-    dynamic_axes: dict[str, dict[int, str]] = dataclasses.field(default_factory=dict)
-    task: Task = "other"
-    calib_data: str | None = None  # default data spec for calibration, e.g. "data:sentences:calib"
-    eval_data: str | None = None  # default held-out data spec, e.g. "data:sentences:test"
-    gate: tuple[str, ...] = ()  # default task gate for lossy variants, e.g. ("cosine_min>=0.98",)
-    labels: list[str] | None = None  # class names for classifiers
-    extra: dict[str, Any] = dataclasses.field(default_factory=dict)  # e.g. the tokenizer
-
-    @property
-    def io(self) -> IOSpec:
-        """IO spec with symbolic dims where dynamic axes are declared (outputs' shapes unknown)."""
-        ins = []
-        for name, t in self.example_inputs.items():
-            axes = self.dynamic_axes.get(name, {})
-            shape = tuple(axes.get(i, int(d)) for i, d in enumerate(t.shape))
-            ins.append(TensorSpec(name, str(t.numpy().dtype), shape))
-        outs = tuple(TensorSpec(n, "float32", ()) for n in self.output_names)
-        return IOSpec(tuple(ins), outs)
-
-    def forward_numpy(self, feeds: dict[str, Any]) -> dict[str, Any]:
-        """Run the module eagerly on numpy feeds; returns numpy outputs by name."""
-        import numpy as np
-        import torch
-
-        args = [torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in self.example_inputs]
-        with torch.inference_mode():
-            out = self.module(*args)
-        if isinstance(out, torch.Tensor):
-            out = (out,)
-        elif isinstance(out, dict):
-            out = tuple(out.values())
-        return {n: o.detach().cpu().numpy() for n, o in zip(self.output_names, out, strict=True)}
-
+from edgeship.sources.torch_source import TorchSource
 
 ZooFactory = Callable[[], TorchSource]
-ZOO: Registry[ZooFactory] = Registry("zoo model", modules=["edgeship.zoo.models"])
+ZOO: Registry[ZooFactory] = Registry("zoo model", modules=[
+    "edgeship.zoo.minilm", "edgeship.zoo.efficientnet_lite0", "edgeship.zoo.digits_cnn"])
 
 
 def zoo_names() -> list[str]:
@@ -68,3 +28,21 @@ def zoo_names() -> list[str]:
 def load_zoo(name: str) -> TorchSource:
     """Build a zoo model by name (with or without the ``zoo:`` prefix)."""
     return ZOO.get(name.removeprefix("zoo:"))()
+
+
+def cache_dir() -> Path:
+    """The user cache folder: ``$EDGESHIP_CACHE`` or ``~/.cache/edgeship``."""
+    env = os.environ.get("EDGESHIP_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "edgeship"
+
+
+def image_classifier(name: str, module: Any, chw: tuple[int, int, int], *, calib_data: str, eval_data: str,
+                     gate: tuple[str, ...], labels: list[str] | None, extra: dict[str, Any]) -> TorchSource:
+    """The source of a zoo image classifier: one float ``input`` of N×C×H×W (the batch dynamic) to
+    ``logits``, with its calibration and held-out data sets and its gate for lossy variants."""
+    import torch
+
+    return TorchSource(name=f"zoo:{name}", module=module, example_inputs={"input": torch.zeros(1, *chw)},
+                       output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+                       task="classification", calib_data=calib_data, eval_data=eval_data, gate=gate, labels=labels,
+                       extra=extra)

@@ -11,8 +11,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from edgeship.cli.main import main
-from edgeship.compress.quantize import Int8DynamicConfig, Int8StaticConfig, MixedConfig, quantize
+from edgeship.compress.quantize.api import quantize
 from edgeship.compress.quantize.calibration import chunks, pad_to_common
+from edgeship.compress.quantize.configs import Int8DynamicConfig, Int8StaticConfig, MixedConfig
 from edgeship.compress.quantize.graph import assert_sane
 from edgeship.core.data import Dataset
 from edgeship.core.errors import BadInput

@@ -11,7 +11,7 @@ import onnx
 import pytest
 
 from edgeship.cli.main import main
-from edgeship.compress.quantize import Int8StaticConfig
+from edgeship.compress.quantize.configs import Int8StaticConfig
 from edgeship.compress.quantize.graph import run_outputs
 from edgeship.core.artifact import Model
 

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from edgeship.compress.quantize import (
+from edgeship.compress.quantize.api import default_method_configs, methods, quantizer_for, register_quantizer
+from edgeship.compress.quantize.configs import (
     Fp16Config,
     Int4WeightConfig,
     Int8DynamicConfig,
     Int8StaticConfig,
     MixedConfig,
     QuantConfig,
-    default_method_configs,
-    methods,
-    quantizer_for,
-    register_quantizer,
 )
 from edgeship.core.errors import BadInput
 

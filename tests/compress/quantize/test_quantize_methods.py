@@ -12,13 +12,8 @@ import onnx
 import pytest
 
 from edgeship.check.metrics import output_metrics
-from edgeship.compress.quantize import (
-    Fp16Config,
-    Int4WeightConfig,
-    Int8DynamicConfig,
-    Int8StaticConfig,
-    quantize,
-)
+from edgeship.compress.quantize.api import quantize
+from edgeship.compress.quantize.configs import Fp16Config, Int4WeightConfig, Int8DynamicConfig, Int8StaticConfig
 from edgeship.compress.quantize.graph import run_outputs
 from edgeship.core.artifact import Model
 from edgeship.core.data import load_data

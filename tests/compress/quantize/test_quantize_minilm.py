@@ -10,7 +10,8 @@ import pytest
 
 from edgeship.check.gates import evaluate_gates, parse_gates
 from edgeship.check.metrics import output_metrics
-from edgeship.compress.quantize import Int8DynamicConfig, quantize
+from edgeship.compress.quantize.api import quantize
+from edgeship.compress.quantize.configs import Int8DynamicConfig
 from edgeship.compress.quantize.graph import run_outputs
 from edgeship.core.artifact import Model
 from edgeship.core.data import load_data

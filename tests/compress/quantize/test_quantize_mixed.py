@@ -12,7 +12,8 @@ import pytest
 
 from edgeship.check.metrics import output_metrics
 from edgeship.cli.main import main
-from edgeship.compress.quantize import Int8DynamicConfig, MixedConfig, quantize
+from edgeship.compress.quantize.api import quantize
+from edgeship.compress.quantize.configs import Int8DynamicConfig, MixedConfig
 from edgeship.compress.quantize.graph import run_outputs
 from edgeship.compress.quantize.mixed import tightened
 from edgeship.core.errors import GateFailed

@@ -16,11 +16,15 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeship.compress.quantize.configs import QuantConfig
 from edgeship.core.errors import BadInput
-from edgeship.core.registry import Registry
+from edgeship.core.registry import TypeRegistry
+
+if TYPE_CHECKING:  # numpy-backed types: importing this module stays light
+    from edgeship.core.artifact import Model
+    from edgeship.core.data import Dataset
 
 QuantizerFn = Callable[[Path, Any, "QuantContext", Path], dict[str, Any]]
 
@@ -31,8 +35,8 @@ class Quantizer:
     fn: QuantizerFn
 
 
-# The modules that register quantizers are imported on first use: they import onnx/ORT.
-QUANTIZERS: Registry[Quantizer] = Registry("quantization method", modules=[
+# Keyed by config class. The modules that register quantizers are imported on first use: they import onnx/ORT.
+QUANTIZERS: TypeRegistry[Quantizer] = TypeRegistry("quantization method", modules=[
     "edgeship.compress.quantize.fp16", "edgeship.compress.quantize.int8", "edgeship.compress.quantize.weight_only",
     "edgeship.compress.quantize.mixed"])
 
@@ -41,7 +45,7 @@ def register_quantizer(config_type: type[QuantConfig]) -> Callable[[QuantizerFn]
     """Decorator: the function quantizes models for configs of ``config_type``."""
 
     def deco(fn: QuantizerFn) -> QuantizerFn:
-        QUANTIZERS.add(config_type.kind, Quantizer(config_type, fn))
+        QUANTIZERS.add(config_type, Quantizer(config_type, fn))
         return fn
 
     return deco
@@ -51,15 +55,12 @@ def quantizer_for(config: QuantConfig) -> Quantizer:
     if not isinstance(config, QuantConfig):
         raise BadInput(f"expected a quantization config (Fp16Config, Int8StaticConfig, ...), "
                        f"got {type(config).__name__}")
-    q = QUANTIZERS.get(config.kind)
-    if not isinstance(config, q.config_type):
-        raise BadInput(f"config kind {config.kind!r} is a {type(config).__name__}, expected {q.config_type.__name__}")
-    return q
+    return QUANTIZERS.get(type(config))
 
 
 def methods() -> list[str]:
     """Names of the registered methods (``--method`` values)."""
-    return QUANTIZERS.names()
+    return sorted(t.kind for t in QUANTIZERS.types())
 
 
 def default_method_configs() -> list[QuantConfig]:
@@ -80,8 +81,8 @@ class QuantContext:
     """What one quantize() call shares between steps: a private temporary folder, data, caches."""
 
     workdir: Path
-    calib: Any = None  # edgeship.core.data.Dataset, validated
-    eval_data: Any = None  # held-out Dataset for the mixed search
+    calib: Dataset | None = None  # validated
+    eval_data: Dataset | None = None  # held-out data for the mixed search
     reference: list[dict[str, Any]] | None = None  # reference outputs aligned with eval_data
     progress: Callable[[str], None] | None = None
     cache: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -105,9 +106,9 @@ def _workdir() -> Iterator[Path]:
         shutil.rmtree(d, ignore_errors=True)
 
 
-def quantize(model: Any, config: QuantConfig, out: str | Path | None = None, calib: Any = None,
-             eval_data: Any = None, reference: list[dict[str, Any]] | None = None,
-             progress: Callable[[str], None] | None = None) -> Any:
+def quantize(model: Model | str | Path, config: QuantConfig, out: str | Path | None = None,
+             calib: Dataset | str | Path | None = None, eval_data: Dataset | str | Path | None = None,
+             reference: list[dict[str, Any]] | None = None, progress: Callable[[str], None] | None = None) -> Model:
     """Quantize an ONNX ``model`` (a Model or a path) with ``config``; returns the new Model.
 
     ``calib`` is a Dataset or a data spec (``data:sentences:calib``, ``calib.npz``) for methods that

@@ -1,6 +1,8 @@
 """Typed configs of the quantization methods: one frozen dataclass per method, each with its ``kind``.
 
-They round-trip to JSON/YAML (``Config.to_dict``/``from_dict``); the CLI builds the same objects.
+They round-trip to JSON/YAML (``Config.to_dict``/``from_dict``); the CLI builds the same objects, its
+flags generated from these fields (each field's description is its flag's help). Literal-typed
+fields are checked by ``Config`` itself.
 Every config that touches nodes accepts ``nodes_to_exclude``: the ``mixed`` search works by
 choosing that list for a base config, so a mixed result is reproducible from its base config alone.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from edgeship.core.config import Config
+from edgeship.core.config import Config, described
 from edgeship.core.errors import BadInput
 
 Optimize = Literal["auto", "none", "bert"]
@@ -20,11 +22,6 @@ PadPolicy = Literal["pad", "bucket"]
 # Fewer calibration samples than this give ranges that do not generalise (and a single sample
 # cannot reveal a constant input); the figure is stated in every "too few samples" error.
 MIN_CALIB_SAMPLES = 4
-
-
-def _check_choice(cls: str, field: str, value: object, allowed: tuple[object, ...]) -> None:
-    if value not in allowed:
-        raise BadInput(f"{cls}.{field}={value!r}; choose one of {', '.join(map(str, allowed))}")
 
 
 def _check_names(cls: str, field: str, names: tuple[str, ...]) -> None:
@@ -41,8 +38,6 @@ class QuantConfig(Config):
             if f.name in ("nodes_to_exclude", "op_types", "op_types_include", "op_types_exclude",
                           "op_block_list", "node_block_list"):
                 _check_names(type(self).__name__, f.name, getattr(self, f.name))
-        if hasattr(self, "optimize"):
-            _check_choice(type(self).__name__, "optimize", self.optimize, ("auto", "none", "bert"))
 
     @property
     def needs_calibration(self) -> bool:
@@ -59,11 +54,14 @@ class Fp16Config(QuantConfig):
     """FP16 weights and compute; inputs/outputs stay FP32 (``keep_io_types``) so callers do not change."""
 
     kind = "fp16"
-    keep_io_types: bool = True
+    keep_io_types: bool = described(True, "keep FP32 inputs and outputs")
     # Ops whose FP16 version overflows or loses too much (reductions, normalisations on large values).
-    op_block_list: tuple[str, ...] = ()
-    node_block_list: tuple[str, ...] = ()
-    nodes_to_exclude: tuple[str, ...] = ()  # alias of node_block_list, so the mixed search can drive it
+    op_block_list: tuple[str, ...] = described((), "op types that stay FP32 (besides ONNX Runtime's own list)",
+                                               metavar="A,B")
+    node_block_list: tuple[str, ...] = described((), "node names that stay FP32", metavar="N1,N2")
+    # alias of node_block_list, so the mixed search can drive it
+    nodes_to_exclude: tuple[str, ...] = described((), "node names to keep in float (names from edgeship inspect or "
+                                                  "a mixed result's nodes_kept_fp32)", metavar="N1,N2")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,16 +73,22 @@ class Int8DynamicConfig(QuantConfig):
     """
 
     kind = "int8-dynamic"
-    per_channel: bool = True
-    reduce_range: bool = False
-    op_types: tuple[str, ...] = ()  # empty: every type ORT quantizes dynamically (MatMul, Attention, Gather, ...)
-    nodes_to_exclude: tuple[str, ...] = ()
-    quantize_embedding_gather: bool = True  # the word-embedding table is often half the file
-    smooth_alpha: float | None = None
+    per_channel: bool = described(True, "per-channel weight scales")
+    reduce_range: bool = described(False, "quantize weights with 7 bits (can help accuracy on CPUs without VNNI)")
+    op_types: tuple[str, ...] = described((), "op types to quantize (default: every type ORT quantizes dynamically: "
+                                          "MatMul, Attention, Gather, ...)", metavar="A,B")
+    nodes_to_exclude: tuple[str, ...] = described((), "node names to keep in float (names from edgeship inspect or "
+                                                  "a mixed result's nodes_kept_fp32)", metavar="N1,N2")
+    # the word-embedding table is often half the file
+    quantize_embedding_gather: bool = described(True, "quantize the embedding table")
+    smooth_alpha: float | None = described(None, "SmoothQuant-style smoothing strength in (0,1), e.g. 0.7 (needs "
+                                           "--calib)", metavar="A")
     # smooth only activations whose largest channel exceeds this many times the median channel:
     # the others gain nothing and would each pay for a Mul at run time
-    smooth_min_outlier_ratio: float = 6.0
-    optimize: Optimize = "auto"  # fuse transformer blocks (attention, LayerNorm, GELU) first
+    smooth_min_outlier_ratio: float = described(6.0, "smooth only activations whose largest channel is R× the "
+                                                "median one (0 smooths all)", metavar="R")
+    optimize: Optimize = described("auto", "fuse transformer blocks (attention, LayerNorm, GELU) before quantizing "
+                                   "(auto: for dynamic INT8, when recognised)")
 
     def validate(self) -> None:
         super().validate()
@@ -104,23 +108,25 @@ class Int8StaticConfig(QuantConfig):
     """INT8 QDQ with activation ranges calibrated on data."""
 
     kind = "int8-static"
-    calibration: CalibMethod = "minmax"
-    percentile: float = 99.999
-    per_channel: bool = True
-    symmetric_activations: bool = False
-    op_types_include: tuple[str, ...] = ()  # empty: every type ORT quantizes statically
-    op_types_exclude: tuple[str, ...] = ()
-    nodes_to_exclude: tuple[str, ...] = ()
-    calib_samples: int = 128  # at most this many samples are used
-    pad_policy: PadPolicy = "bucket"  # inputs of different lengths: pad to one length, or calibrate per length
-    chunk_size: int = 16  # samples held in memory at once during calibration
-    optimize: Optimize = "auto"
+    calibration: CalibMethod = described("minmax", "how activation ranges are computed from the calibration data")
+    percentile: float = described(99.999, "percentile method: the percentile of |x| kept, in [90, 100)", metavar="P")
+    per_channel: bool = described(True, "per-channel weight scales")
+    symmetric_activations: bool = described(False, "symmetric INT8 activations instead of asymmetric UINT8")
+    op_types_include: tuple[str, ...] = described((), "op types to quantize (default: every type ORT quantizes "
+                                                  "statically)", metavar="A,B")
+    op_types_exclude: tuple[str, ...] = described((), "op types to leave in float", metavar="A,B")
+    nodes_to_exclude: tuple[str, ...] = described((), "node names to keep in float (names from edgeship inspect or "
+                                                  "a mixed result's nodes_kept_fp32)", metavar="N1,N2")
+    calib_samples: int = described(128, "at most N samples are used to calibrate", metavar="N")
+    pad_policy: PadPolicy = described("bucket", "calibration inputs of different lengths: padded to one, or "
+                                      "calibrated length by length")
+    chunk_size: int = described(16, "samples held in memory at once during calibration", metavar="N")
+    optimize: Optimize = described("auto", "fuse transformer blocks (attention, LayerNorm, GELU) before quantizing "
+                                   "(auto: for dynamic INT8, when recognised)")
 
     def validate(self) -> None:
         super().validate()
         name = type(self).__name__
-        _check_choice(name, "calibration", self.calibration, ("minmax", "entropy", "percentile"))
-        _check_choice(name, "pad_policy", self.pad_policy, ("pad", "bucket"))
         if not 90.0 <= self.percentile < 100.0:
             raise BadInput(f"{name}.percentile={self.percentile}; use a value in [90, 100), e.g. 99.999")
         if self.calib_samples < MIN_CALIB_SAMPLES:
@@ -138,20 +144,21 @@ class Int4WeightConfig(QuantConfig):
     """Weight-only block quantization (MatMulNBits); activations stay float (or int8 at accuracy_level 4)."""
 
     kind = "int4-weight"
-    block_size: int = 32
-    symmetric: bool = True
-    accuracy_level: int = 4  # 0 unset, 1 fp32, 2 fp16, 3 bf16, 4 int8 compute
-    bits: int = 4  # 8 gives near-lossless blockwise INT8 weights with the same kernel
-    quantize_gather: bool = True  # the embedding table as GatherBlockQuantized (4-bit only)
-    nodes_to_exclude: tuple[str, ...] = ()
+    block_size: int = described(32, "weights per scale block (a power of two >= 16)", metavar="N")
+    symmetric: bool = described(True, "symmetric block scales (no zero point)")
+    accuracy_level: Literal[0, 1, 2, 3, 4] = described(4, "compute type: 4 = INT8 activations (fast on VNNI "
+                                                       "CPUs), 3 bf16, 2 fp16, 1 FP32, 0 unset")
+    # 8 gives near-lossless blockwise INT8 weights with the same kernel
+    bits: Literal[4, 8] = described(4, "weight bits")
+    quantize_gather: bool = described(True, "also quantize the embedding Gather (4-bit only)")
+    nodes_to_exclude: tuple[str, ...] = described((), "node names to keep in float (names from edgeship inspect or "
+                                                  "a mixed result's nodes_kept_fp32)", metavar="N1,N2")
 
     def validate(self) -> None:
         super().validate()
         name = type(self).__name__
         if self.block_size < 16 or self.block_size & (self.block_size - 1):
             raise BadInput(f"{name}.block_size={self.block_size}; use a power of two >= 16 (32, 64, 128)")
-        _check_choice(name, "accuracy_level", self.accuracy_level, (0, 1, 2, 3, 4))
-        _check_choice(name, "bits", self.bits, (4, 8))
 
 
 def _default_candidates() -> tuple[QuantConfig, ...]:
@@ -170,18 +177,22 @@ class MixedConfig(QuantConfig):
     """
 
     kind = "mixed"
-    gates: tuple[str, ...] = ("cosine_mean>=0.995", "cosine_min>=0.98")
+    gates: tuple[str, ...] = described(("cosine_mean>=0.995", "cosine_min>=0.98"),
+                                       "accuracy gate, e.g. cosine_min>=0.98, accuracy_drop<=0.5", metavar="METRIC>=X")
     # Reserve this fraction of each gate's allowed error: cosine_min>=0.98 with 0.25 → search for 0.985.
-    margin: float = 0.25
-    candidates: tuple[QuantConfig, ...] = dataclasses.field(default_factory=_default_candidates)
-    time_budget_s: float = 600.0
-    max_fp32_nodes: int = 16
-    holdout_fraction: float = 0.3  # of the calibration data, kept aside to select on when no eval data is given
-    calib_samples: int = 96
-    sensitivity_samples: int = 24  # samples used to rank nodes (short and long ones alike)
-    # before ranking nodes, try the hand remedy: embeddings and first/last layers kept FP32
-    try_edge_remedy: bool = True
-    optimize: Optimize = "auto"
+    margin: float = described(0.25, "fraction of each gate's allowed error kept in reserve", metavar="F")
+    candidates: tuple[QuantConfig, ...] = dataclasses.field(
+        default_factory=_default_candidates, metadata={"help": "the base configs tried (a config file sets them)"})
+    time_budget_s: float = described(600.0, "seconds for the search", metavar="S")
+    max_fp32_nodes: int = described(16, "at most N nodes kept in FP32", metavar="N")
+    holdout_fraction: float = described(0.3, "fraction of the calibration data kept aside to select on when no "
+                                        "--eval data is given", metavar="F")
+    calib_samples: int = described(96, "at most N samples are used to calibrate", metavar="N")
+    sensitivity_samples: int = described(24, "samples used to rank nodes (short and long ones alike)", metavar="N")
+    try_edge_remedy: bool = described(True, "before ranking nodes, try the hand remedy: embeddings and the first "
+                                      "and last layers kept FP32")
+    optimize: Optimize = described("auto", "fuse transformer blocks (attention, LayerNorm, GELU) before quantizing "
+                                   "(auto: for dynamic INT8, when recognised)")
 
     def validate(self) -> None:
         super().validate()

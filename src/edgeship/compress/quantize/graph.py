@@ -37,15 +37,6 @@ def opset(model: Any) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
-def is_transformer(model: Any) -> bool:
-    """A BERT-like encoder: integer token inputs, Softmax attention and LayerNormalization."""
-    ops = {n.op_type for n in model.graph.node}
-    inits = {i.name for i in model.graph.initializer}
-    int_inputs = [i for i in model.graph.input if i.name not in inits and i.type.tensor_type.elem_type in (6, 7)]
-    has_norm = bool(ops & {"LayerNormalization", "ReduceMean", "SkipLayerNormalization"})
-    return bool(int_inputs) and "Softmax" in ops and has_norm and "MatMul" in ops
-
-
 def canonicalize_for_fusion(model: Any) -> list[str]:
     """Rewrite, in place, three shapes of exported graphs that ORT's transformer fuser does not match,
     into equivalent ones it does; returns what was rewritten.
@@ -146,11 +137,14 @@ def optimize_transformer(src: Path, dst: Path, check_feeds: list[dict[str, np.nd
         return {"fused": False, "why": "no transformer blocks recognised"}
     opt.save_model_to_file(str(dst))  # also declares the com.microsoft opset the fused ops need
     if check_feeds:
-        a, b = run_outputs(src, check_feeds[:4]), run_outputs(dst, check_feeds[:4])
-        worst = max(float(np.max(np.abs(x - y))) / max(1e-6, float(np.max(np.abs(x))))
-                    for ra, rb in zip(a, b, strict=True) for x, y in zip(ra.values(), rb.values(), strict=True))
-        if worst > 1e-3:
-            return {"fused": False, "why": f"fusion changed outputs (rel. error {worst:.1e})"}
+        from edgeship.check.judge import judge
+
+        # the fused graph must compute the same function: the one FP32 tolerance (check/tolerances.yaml)
+        parity = judge(run_outputs(src, check_feeds[:4]), run_outputs(dst, check_feeds[:4]), precision="fp32",
+                       name="the fused graph")
+        worst = parity.summary.get("rel_err_max", float("inf"))
+        if not parity.passed:
+            return {"fused": False, "why": f"fusion changed outputs ({parity.why})"}
         return {"fused": True, "fused_ops": stats, "rewritten_for_fusion": rewritten,
                 "parity": {"samples": len(check_feeds[:4]), "rel_err_max": float(f"{worst:.3g}")}}
     return {"fused": True, "fused_ops": stats, "rewritten_for_fusion": rewritten, "parity": None}
@@ -182,29 +176,17 @@ def pre_process(src: Path, dst: Path) -> Path:
     return dst
 
 
-def run_outputs(path: Path | bytes, feeds: list[dict[str, np.ndarray]], outputs: list[str] | None = None,
-                optimize: bool = True) -> list[dict[str, np.ndarray]]:
-    """Run a model in ORT (2 threads, like the targets) on each feed; outputs by name."""
-    import onnxruntime as ort
+def run_outputs(path: Path | bytes | Any, feeds: list[dict[str, np.ndarray]], outputs: list[str] | None = None,
+                optimize: bool = True, expose: list[str] | None = None) -> list[dict[str, np.ndarray]]:
+    """Run a model (a path, an ``onnx.ModelProto`` or its bytes) in ONNX Runtime with 2 threads, like
+    the targets, on each feed; outputs by name. ``expose`` adds intermediate tensors as outputs;
+    ``optimize=False`` runs the graph as written (no fusions), so intermediate tensors keep their names.
+    A graph ORT refuses is an internal error: the quantizers made it."""
+    from edgeship.targets.onnxruntime.runner import OrtRunner
 
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    so.intra_op_num_threads = 2
-    if not optimize:
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    try:
-        sess = ort.InferenceSession(path if isinstance(path, bytes) else str(path), so,
-                                    providers=["CPUExecutionProvider"])
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0][:300]
-        raise InternalError(f"ONNX Runtime cannot load a quantized graph: {first}") from None
-    names = outputs or [o.name for o in sess.get_outputs()]
-    wanted = {i.name for i in sess.get_inputs()}
-    result = []
-    for f in feeds:
-        outs = sess.run(names, {k: v for k, v in f.items() if k in wanted})
-        result.append(dict(zip(names, outs, strict=True)))
-    return result
+    with OrtRunner(path, threads=2, graph_optimization="all" if optimize else "disable", expose=expose,
+                   outputs=outputs, load_error=InternalError) as runner:
+        return [runner.infer(f) for f in feeds]
 
 
 def weighted_nodes(model: Any, op_types: tuple[str, ...] = WEIGHTED_OPS) -> list[Any]:
@@ -276,17 +258,16 @@ def assert_sane(model: Any, method: str) -> None:
 
 # -- activation statistics and smoothing -----------------------------------------------------------------
 def activation_absmax(path: Path, tensors: list[str], feeds: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Per-channel (last axis) max |x| of intermediate tensors over the feeds (padding rows included)."""
+    """Per-channel (last axis) max |x| of intermediate tensors over the feeds (padding rows included);
+    a tensor that is a graph input is read from the feeds themselves."""
     import onnx
-    from onnx import helper
 
-    model = onnx.load(str(path))
-    have = {o.name for o in model.graph.output}
-    for t in tensors:
-        if t not in have:
-            model.graph.output.append(helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
+    inputs = {i.name for i in onnx.load(str(path), load_external_data=False).graph.input}
+    inner = [t for t in tensors if t not in inputs]
     amax: dict[str, np.ndarray] = {}
-    for res in run_outputs(model.SerializeToString(), feeds, outputs=tensors, optimize=False):
+    runs = run_outputs(path, feeds, outputs=inner, optimize=False, expose=inner) if inner else [{} for _ in feeds]
+    for feed, res in zip(feeds, runs, strict=True):
+        res = {**{t: feed[t] for t in tensors if t in inputs}, **res}
         for t in tensors:
             v = np.abs(res[t]).reshape(-1, res[t].shape[-1]).max(axis=0)
             amax[t] = np.maximum(amax[t], v) if t in amax else v

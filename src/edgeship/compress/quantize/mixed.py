@@ -31,7 +31,7 @@ import numpy as np
 from edgeship.compress.quantize import graph
 from edgeship.compress.quantize.api import QuantContext, quantizer_for, register_quantizer
 from edgeship.compress.quantize.configs import Int8DynamicConfig, MixedConfig, QuantConfig
-from edgeship.core.errors import BadInput
+from edgeship.core.errors import BadInput, InternalError
 
 Feeds = dict[str, np.ndarray]
 
@@ -58,15 +58,12 @@ def tightened(gate_texts: tuple[str, ...] | list[str], margin: float) -> list[An
     return out
 
 
-def metrics_of(refs: list[dict[str, np.ndarray]], cands: list[dict[str, np.ndarray]],
-               labels: np.ndarray | None) -> dict[str, Any]:
-    """Worst case over outputs of edgeship.check.metrics.output_metrics."""
-    from edgeship.check.metrics import output_metrics, worst_case
+def judged(refs: list[dict[str, np.ndarray]], cands: list[dict[str, np.ndarray]], gates: list[Any],
+           labels: np.ndarray | None = None) -> Any:
+    """The check engine's verdict on candidate outputs (worst case over outputs in ``.summary``)."""
+    from edgeship.check.judge import judge
 
-    per = {}
-    for name in refs[0]:
-        per[name] = output_metrics([r[name] for r in refs], [c[name] for c in cands], labels=labels)
-    return worst_case(per)
+    return judge(refs, cands, gates, labels=labels, name="trial")
 
 
 def _pick_sensitivity_feeds(samples: list[Feeds], n: int) -> list[Feeds]:
@@ -84,38 +81,32 @@ def _pick_sensitivity_feeds(samples: list[Feeds], n: int) -> list[Feeds]:
 
 def _err(refs: list[dict[str, np.ndarray]], cands: list[dict[str, np.ndarray]]) -> float:
     """A scalar output error for ranking: 1 - cosine, the mean and the worst row weighted alike."""
-    m = metrics_of(refs, cands, None)
+    m = judged(refs, cands, []).summary
     return 0.5 * (1.0 - m["cosine_mean"]) + 0.5 * (1.0 - m["cosine_min"])
 
 
-def latency_ms(paths: list[Path], feed: Feeds, rounds: int = 5, runs: int = 20) -> list[float]:
-    """Latency of several models measured in interleaved rounds, so that load from other processes
-    affects them alike; each model's figure is the best over rounds of the per-round 20th
-    percentile (on a busy machine the uncontended runs are the ones that measure the model)."""
-    import onnxruntime as ort
+def relative_rms(snr_db: float) -> float:
+    """sqrt(Σ err² / Σ ref²) from the engine's SNR over the same elements (0 for exact or all-zero outputs)."""
+    from edgeship.check.metrics import SNR_CAP_DB
 
-    sessions = []
-    for p in paths:
-        so = ort.SessionOptions()
-        so.log_severity_level = 3
-        so.intra_op_num_threads = 2
-        so.inter_op_num_threads = 1
-        s = ort.InferenceSession(str(p), so, providers=["CPUExecutionProvider"])
-        wanted = {i.name for i in s.get_inputs()}
-        f = {k: v for k, v in feed.items() if k in wanted}
-        for _ in range(3):
-            s.run(None, f)
-        sessions.append((s, f))
-    best = [float("inf")] * len(paths)
-    for _ in range(rounds):
-        for i, (s, f) in enumerate(sessions):
-            times = []
-            for _ in range(runs):
-                t0 = time.perf_counter()
-                s.run(None, f)
-                times.append(time.perf_counter() - t0)
-            best[i] = min(best[i], float(np.percentile(times, 20)) * 1e3)
-    return best
+    return 0.0 if abs(snr_db) >= SNR_CAP_DB else 10 ** (-snr_db / 20)
+
+
+def latency_ms(paths: list[Path], feed: Feeds, rounds: int = 5, runs: int = 20) -> list[float]:
+    """Latency of several models (2 threads, like the targets) measured by edgeship.bench's interleaved
+    rounds, so that load from other processes affects them alike; each model's figure is the best over
+    rounds of the per-round 20th percentile (on a busy machine the uncontended runs measure the model)."""
+    import contextlib
+    import functools
+
+    from edgeship.bench.timing import interleaved
+    from edgeship.targets.onnxruntime.runner import OrtRunner
+
+    with contextlib.ExitStack() as stack:
+        runners = [stack.enter_context(OrtRunner(p, threads=2, load_error=InternalError)) for p in paths]
+        best = interleaved({str(i): functools.partial(r.infer, feed) for i, r in enumerate(runners)},
+                           rounds=rounds, runs=runs, warmup=3, quantile=20)
+    return [best[str(i)] for i in range(len(paths))]
 
 
 def integer_tensors(model: Any) -> set[str]:
@@ -205,12 +196,9 @@ class Search:
         return out
 
     def trial(self, config: QuantConfig, kept: tuple[str, ...] = ()) -> Trial:
-        from edgeship.check.gates import evaluate_gates
-
         path = self.quantize(config.excluding(kept) if kept else config)
-        cands = graph.run_outputs(path, self.select)
-        m = metrics_of(self.select_ref, cands, self.select_labels)
-        passed, why = evaluate_gates(self.search_gates, m)
+        verdict = judged(self.select_ref, graph.run_outputs(path, self.select), self.search_gates, self.select_labels)
+        m, passed, why = verdict.summary, verdict.passed, verdict.why
         t = Trial(config, path, m, passed, why, kept)
         self.log.append({"config": config.to_dict(), "kept_fp32": list(kept), "passed": passed,
                          "metrics": {k: m[k] for k in ("cosine_mean", "cosine_min", "top1_agreement", "accuracy_drop")
@@ -265,28 +253,21 @@ class Search:
         """Relative error at each node's output in the fully quantized graph (propagated) and what the
         node adds to the error at its input (local). Tensor names survive ORT's quantizers."""
         import onnx
-        from onnx import helper
 
         tensors = sorted({t for n in nodes for t in (n.input[0], n.output[0])})
         exposed = []
         for path in (float_path, quant_path):
             m = onnx.load(str(path))
-            have = {v for n in m.graph.node for v in n.output} | {i.name for i in m.graph.input}
+            # node outputs only: a graph input is the same in both graphs (no error at it)
+            have = {v for n in m.graph.node for v in n.output}
             exposed.append({t for t in tensors if t in have} - integer_tensors(m))
         common = sorted(exposed[0] & exposed[1])
         if not common:
             return {}, {}
-        outs = []
-        for path in (float_path, quant_path):
-            m = onnx.load(str(path))
-            for t in common:
-                m.graph.output.append(helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
-            outs.append(graph.run_outputs(m.SerializeToString(), self.sens, outputs=common, optimize=False))
-        err = {}
-        for t in common:
-            num = sum(float(np.sum((a[t].astype(np.float64) - b[t]) ** 2)) for a, b in zip(*outs, strict=True))
-            den = sum(float(np.sum(a[t].astype(np.float64) ** 2)) for a in outs[0])
-            err[t] = float(np.sqrt(num / den)) if den > 0 else 0.0
+        ref, cand = (graph.run_outputs(path, self.sens, outputs=common, optimize=False, expose=common)
+                     for path in (float_path, quant_path))
+        per_tensor = judged(ref, cand, []).outputs
+        err = {t: relative_rms(per_tensor[t]["snr_db"]) for t in common}
         prop = {n.name: err[n.output[0]] for n in nodes if n.output[0] in err}
         local = {n.name: max(0.0, err[n.output[0]] - err.get(n.input[0], 0.0)) for n in nodes if n.output[0] in err}
         return local, prop

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeship.compress.quantize import graph
+from edgeship.core.onnx_graph import is_transformer
 
 
 def prepared(src: Path, ctx: Any, fuse: bool, pre_process: bool = True) -> tuple[Path, dict[str, Any]]:
@@ -26,7 +27,7 @@ def prepared(src: Path, ctx: Any, fuse: bool, pre_process: bool = True) -> tuple
     onnx.save(model, str(named))
     facts: dict[str, Any] = {}
     current = named
-    if fuse and graph.is_transformer(model):
+    if fuse and is_transformer(model):
         fused = ctx.tmp(f"fused-{len(ctx.cache)}.onnx")
         # the fused graph must compute what the input did: checked on calibration samples, or
         # without them on synthetic tokens (the fuser only knows patterns, not this model)

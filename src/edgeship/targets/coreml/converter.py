@@ -12,7 +12,7 @@ from edgeship.core.artifact import Model
 from edgeship.core.atomic import check_output_path
 from edgeship.core.errors import BadInput
 from edgeship.core.registry import require
-from edgeship.targets.coreml import NOT_MACOS, CoremlTargetConfig
+from edgeship.targets.coreml.target import NOT_MACOS, CoremlTargetConfig
 from edgeship.targets.util import inherited_facts, replace_tree, scratch_dir, source_model
 
 
@@ -29,7 +29,8 @@ def input_types(ct: Any, source: Any, max_dim: int) -> list[Any]:
     return types
 
 
-def convert(source: Any, out: Path, cfg: CoremlTargetConfig) -> Model:
+def convert(source: Any, out: Path, cfg: CoremlTargetConfig, calib: Any = None) -> Model:
+    """``calib`` is not used: Core ML's weight compression needs no calibration data."""
     ct = require("coremltools", "coreml")
     import torch
 

@@ -10,14 +10,14 @@ from edgeship.core.artifact import Model
 from edgeship.core.errors import NotRunnableHere
 from edgeship.core.registry import require
 from edgeship.targets.base import Feeds, Runner
-from edgeship.targets.coreml import NOT_MACOS
+from edgeship.targets.coreml.target import NOT_MACOS
 
 
 class CoremlRunner(Runner):
     runtime: ClassVar[str] = "coreml"
 
     def __init__(self, model: Model, compute_units: str = "CPU_ONLY", threads: int | None = None) -> None:
-        super().__init__(model)
+        super().__init__(model, threads)
         self.compute_units = compute_units
 
     def _build(self) -> Any:

@@ -9,7 +9,7 @@ from edgeship.core.artifact import Model
 from edgeship.core.atomic import atomic_path, check_output_path
 from edgeship.core.errors import BadInput
 from edgeship.core.registry import require
-from edgeship.targets.executorch import ExecuTorchTargetConfig
+from edgeship.targets.executorch.target import ExecuTorchTargetConfig
 from edgeship.targets.util import calib_rows, dynamic_shapes, inherited_facts, source_model
 
 

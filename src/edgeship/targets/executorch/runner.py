@@ -6,19 +6,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from edgeship.core.artifact import Model
 from edgeship.core.errors import BadInput
 from edgeship.core.registry import require
 from edgeship.targets.base import Feeds, Runner
-from edgeship.targets.util import run_rows
 
 
 class ExecuTorchRunner(Runner):
     runtime: ClassVar[str] = "executorch"
-
-    def __init__(self, model: Model, threads: int | None = None) -> None:
-        super().__init__(model)
-        self.threads = threads
 
     def _build(self) -> Any:
         rt = require("executorch.runtime", "executorch", "executorch")
@@ -47,20 +41,15 @@ class ExecuTorchRunner(Runner):
         if get is not None and reset is not None and get() != threads:
             reset(threads)
 
-    def _infer(self, session: Any, feeds: Feeds) -> Feeds:
-        if session["batch_one"]:
-            return run_rows(feeds, lambda row: self._one(session, row))
-        return self._one(session, feeds)
+    def _one_row_at_a_time(self, session: Any) -> bool:
+        return bool(session["batch_one"])
 
-    def _one(self, session: Any, feeds: Feeds) -> Feeds:
+    def _infer(self, session: Any, feeds: Feeds) -> Feeds:
         import torch
 
-        names = self.model.io.input_names
-        missing = [n for n in names if n not in feeds]
-        if missing:
-            raise BadInput(f"feeds lack input(s) {', '.join(missing)} of {self.model.path.name}")
+        arrays = self.inputs_in_order(feeds, self.model.io.input_names)
         try:
-            outs = session["method"].execute([torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in names])
+            outs = session["method"].execute([torch.from_numpy(np.ascontiguousarray(x)) for x in arrays])
         except (RuntimeError, ValueError) as exc:
             raise BadInput(f"ExecuTorch could not run {self.model.path.name} on these inputs "
                            f"({str(exc).splitlines()[0][:200]}); check their shapes") from None

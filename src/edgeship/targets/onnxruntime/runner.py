@@ -92,6 +92,7 @@ class OrtRunner(Runner):
         self.load_error = load_error
         self.tensor_order: list[tuple[str, str, str]] = []
         self._inputs: set[str] = set()
+        self._passthrough: set[str] = set()
         self._names: list[str] = []
 
     def _graph(self) -> str | bytes:
@@ -137,13 +138,17 @@ class OrtRunner(Runner):
             first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             raise self.load_error(f"ONNX Runtime cannot load {str(self.model.path)!r}: {first}") from None
         self._inputs = {i.name for i in session.get_inputs()}
-        self._names = self.outputs or [o.name for o in session.get_outputs()]
+        exposed_inputs = [] if self.expose in (None, "all") else [n for n in self.expose if n in self._inputs]
+        self._passthrough = set(exposed_inputs)
+        self._names = self.outputs or [o.name for o in session.get_outputs()] + exposed_inputs
         return session
 
     def _infer(self, session: Any, feeds: Feeds) -> Feeds:
         # Feeds may carry inputs this graph does not take (a twin model's extra input): dropped.
-        outs = session.run(self._names, {k: v for k, v in feeds.items() if k in self._inputs})
-        return {n: np.asarray(o) for n, o in zip(self._names, outs, strict=True)}
+        run = [n for n in self._names if n not in self._passthrough]
+        outs = dict(zip(run, session.run(run, {k: v for k, v in feeds.items() if k in self._inputs}), strict=True))
+        # exposed graph inputs are what was fed (a session cannot output its own inputs)
+        return {n: np.asarray(feeds[n] if n in self._passthrough else outs[n]) for n in self._names}
 
     def node_providers(self) -> list[dict[str, str]]:
         """Which execution provider ran each node, from ONNX Runtime's profile (needs ``profile=True``

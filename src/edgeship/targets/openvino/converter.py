@@ -9,7 +9,7 @@ from typing import Any
 from edgeship.core.artifact import IOSpec, Model
 from edgeship.core.errors import BadInput
 from edgeship.core.registry import require
-from edgeship.targets.openvino import PRECISIONS, OpenVinoTargetConfig
+from edgeship.targets.openvino.target import PRECISIONS, OpenVinoTargetConfig
 from edgeship.targets.util import calib_rows, check_output_path, inherited_facts, scratch_dir
 
 
@@ -46,7 +46,7 @@ def _resolved(cfg: OpenVinoTargetConfig, model: Model) -> OpenVinoTargetConfig:
     if model.format == "onnx":
         import onnx
 
-        from edgeship.compress.quantize.graph import is_transformer
+        from edgeship.core.onnx_graph import is_transformer
 
         if is_transformer(onnx.load(str(model.path), load_external_data=False)):
             kind = "transformer"

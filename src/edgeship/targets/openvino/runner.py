@@ -22,13 +22,12 @@ class OpenVinoRunner(Runner):
 
     def __init__(self, model: Model, device: str = "CPU", precision_hint: str | None = None,
                  threads: int | None = None) -> None:
-        super().__init__(model)
+        super().__init__(model, threads)
         hint = precision_hint or str(model.facts.get("inference_precision", "f32"))
         if hint not in HINTS:
             raise BadInput(f"OpenVINO precision hint {hint!r}; choose one of {', '.join(HINTS)}")
         self.device = device
         self.precision_hint = hint
-        self.threads = threads
         self.info: dict[str, Any] = {}
 
     def _build(self) -> Any:
@@ -53,10 +52,7 @@ class OpenVinoRunner(Runner):
     def _infer(self, session: Any, feeds: Feeds) -> Feeds:
         request, compiled = session
         wanted = [i.get_any_name() for i in compiled.inputs]
-        missing = [n for n in wanted if n not in feeds]
-        if missing:
-            raise BadInput(f"feeds lack input(s) {', '.join(missing)} of {self.model.path.name}")
-        request.infer({n: np.ascontiguousarray(feeds[n]) for n in wanted})
+        request.infer({n: np.ascontiguousarray(x) for n, x in zip(wanted, self.inputs_in_order(feeds, wanted))})
         names = self.model.io.output_names or [o.get_any_name() for o in compiled.outputs]
         outs: Feeds = {}
         for i, out in enumerate(compiled.outputs):

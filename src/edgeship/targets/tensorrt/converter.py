@@ -9,8 +9,8 @@ from edgeship.core.artifact import Model
 from edgeship.core.atomic import atomic_path, check_output_path, write_bytes
 from edgeship.core.errors import BadInput
 from edgeship.core.registry import require
-from edgeship.targets.tensorrt import TensorrtTargetConfig
 from edgeship.targets.tensorrt.plan import CalibrationBatches, builder_flags, profile_shapes
+from edgeship.targets.tensorrt.target import TensorrtTargetConfig
 from edgeship.targets.util import calib_rows, inherited_facts
 
 

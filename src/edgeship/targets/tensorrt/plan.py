@@ -10,7 +10,7 @@ import numpy as np
 
 from edgeship.core.artifact import IOSpec
 from edgeship.core.errors import BadInput
-from edgeship.targets.tensorrt import TensorrtTargetConfig
+from edgeship.targets.tensorrt.target import TensorrtTargetConfig
 
 Feeds = dict[str, np.ndarray]
 

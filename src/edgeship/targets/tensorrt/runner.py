@@ -7,18 +7,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from edgeship.core.artifact import IOSpec, Model, TensorSpec
-from edgeship.core.errors import BadInput, NotRunnableHere
+from edgeship.core.artifact import IOSpec, TensorSpec
+from edgeship.core.errors import BadInput
 from edgeship.core.registry import require
-from edgeship.targets.base import Feeds, Runner
+from edgeship.targets.base import Feeds, Runner, get_target
 
 
 def _runtime_engine(path: Path) -> tuple[Any, Any]:
-    from edgeship.targets.tensorrt import TensorrtTarget
-
-    avail = TensorrtTarget().availability()
-    if not avail.runs_here:
-        raise NotRunnableHere(avail.why)
+    get_target("tensorrt").require_runnable()
     trt = require("tensorrt", "tensorrt", "TensorRT")
     runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
     engine = runtime.deserialize_cuda_engine(Path(path).read_bytes())
@@ -39,10 +35,9 @@ def engine_io(path: Path) -> IOSpec:
 
 
 class TensorrtRunner(Runner):
-    runtime: ClassVar[str] = "tensorrt"
+    """Runs a serialized engine on the GPU (``threads`` is accepted and ignored: the work is the GPU's)."""
 
-    def __init__(self, model: Model, threads: int | None = None) -> None:  # threads: GPU work, ignored
-        super().__init__(model)
+    runtime: ClassVar[str] = "tensorrt"
 
     def _build(self) -> Any:
         import torch
@@ -60,10 +55,9 @@ class TensorrtRunner(Runner):
         for i in range(engine.num_io_tensors):
             name = engine.get_tensor_name(i)
             if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
-                if name not in feeds:
-                    raise BadInput(f"feeds lack input {name!r} of {self.model.path.name}")
+                (x,) = self.inputs_in_order(feeds, [name])
                 want = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
-                t = torch.from_numpy(np.ascontiguousarray(feeds[name].astype(want))).cuda()
+                t = torch.from_numpy(np.ascontiguousarray(x.astype(want))).cuda()
                 ctx.set_input_shape(name, tuple(t.shape))
                 ctx.set_tensor_address(name, int(t.data_ptr()))
                 keep.append(t)

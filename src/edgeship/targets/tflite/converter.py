@@ -13,7 +13,7 @@ from edgeship.core.artifact import IOSpec, Model
 from edgeship.core.atomic import check_output_path
 from edgeship.core.errors import BadInput
 from edgeship.core.registry import require
-from edgeship.targets.tflite import TfliteTargetConfig
+from edgeship.targets.tflite.target import TfliteTargetConfig
 from edgeship.targets.util import (
     CHANNELS_LAST,
     calib_rows,
@@ -21,6 +21,7 @@ from edgeship.targets.util import (
     dynamic_shapes,
     fixed_shapes,
     inherited_facts,
+    is_torch_source,
     layout_name,
     layout_perm,
     scratch_dir,
@@ -30,6 +31,13 @@ from edgeship.targets.util import (
 # which file onnx2tf writes for each precision
 ONNX2TF_FILES = {"fp32": "_float32.tflite", "fp16": "_float16.tflite", "int8-dynamic": "_dynamic_range_quant.tflite",
                  "int8": "_integer_quant.tflite"}
+
+
+def convert(model: Any, out: Path, cfg: TfliteTargetConfig, calib: Any = None) -> Model:
+    """A PyTorch source through litert-torch, an ONNX model through onnx2tf."""
+    if is_torch_source(model):
+        return convert_torch(model, out, cfg)
+    return convert_onnx(model, out, cfg, calib)
 
 
 def convert_onnx(model: Model, out: Path, cfg: TfliteTargetConfig, calib: Any = None) -> Model:

@@ -1,4 +1,9 @@
-"""The LiteRT runner (ai-edge-litert): ONNX-layout arrays in and out, quantized I/O handled."""
+"""The LiteRT runner (ai-edge-litert): ONNX-layout arrays in and out, quantized I/O handled.
+
+The helpers here are shared with the TFLite Micro runner: both run .tflite files whose sidecar maps
+each ONNX input and output to a tensor of the file (``facts["tflite"]``: index and layout
+permutation), and both quantize float feeds for integer inputs and dequantize integer outputs.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,33 @@ from edgeship.core.artifact import Model
 from edgeship.core.errors import BadInput
 from edgeship.core.registry import require
 from edgeship.targets.base import Feeds, Runner
-from edgeship.targets.util import inverse_perm, run_rows
+from edgeship.targets.util import inverse_perm
+
+IoMap = dict[str, list[dict[str, Any]]]
 
 
-def default_map(model: Model, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Without a sidecar: the file's tensors by position, named after the model's IO spec, no transposes."""
-    def entries(names: list[str], details: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{"name": names[i] if i < len(names) else d["name"], "index": i, "perm": None}
-                for i, d in enumerate(details)]
-    return {"inputs": entries(model.io.input_names, inputs), "outputs": entries(model.io.output_names, outputs)}
+def io_map_of(model: Model, file_inputs: list[str], file_outputs: list[str]) -> IoMap:
+    """The sidecar's tensor map, or without one the file's tensors by position, named after the model's
+    IO spec (the file's own names where the spec has fewer), with no transposes."""
+    if model.facts.get("tflite"):
+        return model.facts["tflite"]
+
+    def entries(names: list[str], in_file: list[str]) -> list[dict[str, Any]]:
+        return [{"name": names[i] if i < len(names) else n, "index": i, "perm": None} for i, n in enumerate(in_file)]
+
+    return {"inputs": entries(model.io.input_names, file_inputs),
+            "outputs": entries(model.io.output_names, file_outputs)}
+
+
+def file_layout_inputs(runner: Runner, io_map: IoMap, feeds: Feeds) -> list[tuple[int, np.ndarray]]:
+    """(tensor index in the file, array in the file's layout) for each input of ``io_map``, in order."""
+    arrays = runner.inputs_in_order(feeds, [m["name"] for m in io_map["inputs"]])
+    return [(m["index"], x.transpose(m["perm"]) if m.get("perm") else x) for m, x in zip(io_map["inputs"], arrays)]
+
+
+def onnx_layout(entry: dict[str, Any], y: np.ndarray) -> np.ndarray:
+    """An output back in the ONNX model's layout."""
+    return y.transpose(inverse_perm(tuple(entry["perm"]))) if entry.get("perm") else y
 
 
 def quantize(x: np.ndarray, dtype: Any, scale: float, zero: int) -> np.ndarray:
@@ -37,10 +60,6 @@ def dequantize(x: np.ndarray, scale: float, zero: int) -> np.ndarray:
 class TfliteRunner(Runner):
     runtime: ClassVar[str] = "litert"
 
-    def __init__(self, model: Model, threads: int | None = None) -> None:
-        super().__init__(model)
-        self.threads = threads
-
     def _build(self) -> Any:
         interp = require("ai_edge_litert.interpreter", "tflite", "ai-edge-litert")
         try:
@@ -49,39 +68,28 @@ class TfliteRunner(Runner):
             raise BadInput(f"LiteRT cannot load {str(self.model.path)!r}: {str(exc).splitlines()[0][:300]}") from None
         it.allocate_tensors()
         ins, outs = it.get_input_details(), it.get_output_details()
-        io_map = self.model.facts.get("tflite") or default_map(self.model, ins, outs)
+        io_map = io_map_of(self.model, [d["name"] for d in ins], [d["name"] for d in outs])
         # programs exported with a fixed batch of 1 (litert-torch) take one row at a time
         batch_one = all(int(d.get("shape_signature", d["shape"])[0]) == 1 for d in ins if len(d["shape"]))
         return {"it": it, "ins": ins, "outs": outs, "map": io_map, "batch_one": batch_one}
 
-    def _infer(self, session: Any, feeds: Feeds) -> Feeds:
-        if session["batch_one"]:
-            return run_rows(feeds, lambda row: self._one(session, row))
-        return self._one(session, feeds)
+    def _one_row_at_a_time(self, session: Any) -> bool:
+        return bool(session["batch_one"])
 
-    def _one(self, session: Any, feeds: Feeds) -> Feeds:
+    def _infer(self, session: Any, feeds: Feeds) -> Feeds:
         it, ins, outs, io_map = session["it"], session["ins"], session["outs"], session["map"]
-        arrays = []
-        for m in io_map["inputs"]:
-            if m["name"] not in feeds:
-                raise BadInput(f"feeds lack input {m['name']!r} of {self.model.path.name}")
-            x = np.asarray(feeds[m["name"]])
-            if m.get("perm"):
-                x = x.transpose(m["perm"])
-            arrays.append((m["index"], ins[m["index"]], x))
-        resized = False
-        current = it.get_input_details()
-        for pos, d, x in arrays:
-            if tuple(current[pos]["shape"]) != x.shape:
-                try:
-                    it.resize_tensor_input(d["index"], list(x.shape), strict=True)
-                except (ValueError, RuntimeError) as exc:
-                    raise BadInput(f"{self.model.path.name}: input {d['name']!r} takes shape {list(d['shape'])}, "
-                                   f"got {list(x.shape)} ({str(exc).splitlines()[0][:120]})") from None
-                resized = True
+        arrays = [(ins[index], x) for index, x in file_layout_inputs(self, io_map, feeds)]
+        current = {d["index"]: tuple(d["shape"]) for d in it.get_input_details()}
+        resized = [(d, x) for d, x in arrays if current[d["index"]] != x.shape]
+        for d, x in resized:
+            try:
+                it.resize_tensor_input(d["index"], list(x.shape), strict=True)
+            except (ValueError, RuntimeError) as exc:
+                raise BadInput(f"{self.model.path.name}: input {d['name']!r} takes shape {list(d['shape'])}, "
+                               f"got {list(x.shape)} ({str(exc).splitlines()[0][:120]})") from None
         if resized:
             it.allocate_tensors()
-        for _, d, x in arrays:
+        for d, x in arrays:
             dtype = np.dtype(d["dtype"])
             scale, zero = d["quantization"]
             x = quantize(x, dtype, scale, zero) if dtype.kind in "iu" and x.dtype.kind == "f" else x.astype(dtype)
@@ -90,8 +98,5 @@ class TfliteRunner(Runner):
         result: Feeds = {}
         for m in io_map["outputs"]:
             d = outs[m["index"]]
-            y = dequantize(np.array(it.get_tensor(d["index"])), *d["quantization"])
-            if m.get("perm"):
-                y = y.transpose(inverse_perm(tuple(m["perm"])))
-            result[m["name"]] = y
+            result[m["name"]] = onnx_layout(m, dequantize(np.array(it.get_tensor(d["index"])), *d["quantization"]))
         return result

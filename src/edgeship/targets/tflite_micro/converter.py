@@ -10,7 +10,7 @@ from typing import Any
 from edgeship.core.artifact import Model
 from edgeship.core.errors import BadInput, GateFailed
 from edgeship.core.registry import require
-from edgeship.targets.tflite_micro import MAX_ARENA, TfliteMicroTargetConfig
+from edgeship.targets.tflite_micro.target import MAX_ARENA, TfliteMicroTargetConfig
 from edgeship.targets.util import capture_c_output, check_output_path, inherited_facts, scratch_dir
 
 _TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
@@ -60,8 +60,8 @@ def convert(model: Model, out: Path, cfg: TfliteMicroTargetConfig, calib: Any = 
         facts: dict[str, Any] = {**inherited_facts(model), "precision": "int8",
                                  **{k: v for k, v in model.facts.items() if k in ("tflite", "input_layout")}}
     else:
-        from edgeship.targets.tflite import TfliteTargetConfig
         from edgeship.targets.tflite.converter import convert_onnx
+        from edgeship.targets.tflite.target import TfliteTargetConfig
 
         tcfg = TfliteTargetConfig(precision="int8", int8_io=cfg.int8_io, per_channel=cfg.per_channel,
                                   calib_samples=cfg.calib_samples)

@@ -10,8 +10,14 @@ from edgeship.core.artifact import Model
 from edgeship.core.errors import BadInput
 from edgeship.core.registry import require
 from edgeship.targets.base import Feeds, Runner
-from edgeship.targets.tflite.runner import dequantize, quantize
-from edgeship.targets.util import inverse_perm, run_rows
+from edgeship.targets.tflite.runner import dequantize, file_layout_inputs, io_map_of, onnx_layout, quantize
+
+
+def _scale_zero(details: dict[str, Any]) -> tuple[float, int] | None:
+    """The tensor's (scale, zero point), or None for a float tensor."""
+    q = details.get("quantization_parameters") or {}
+    scales, zeros = q.get("scales", []), q.get("zero_points", [])
+    return (float(scales[0]), int(zeros[0])) if len(scales) else None
 
 
 class MicroRunner(Runner):
@@ -20,8 +26,7 @@ class MicroRunner(Runner):
     runtime: ClassVar[str] = "tflite-micro"
 
     def __init__(self, model: Model, arena_size: int | None = None, threads: int | None = None) -> None:
-        super().__init__(model)
-        self.threads = 1  # a microcontroller interpreter is single-threaded; ``threads`` is accepted and ignored
+        super().__init__(model, 1)  # a microcontroller interpreter is single-threaded; ``threads`` is ignored
         need = model.facts.get("arena_bytes")
         # the measured arena plus headroom for alignment, else a generous default
         self.arena_size = arena_size or (int(need) * 2 + 4096 if need else 4 * 1024 * 1024)
@@ -33,41 +38,24 @@ class MicroRunner(Runner):
         except (RuntimeError, ValueError) as exc:
             first = str(exc).splitlines()[0][:300]
             raise BadInput(f"TFLite Micro cannot load {self.model.path.name}: {first}") from None
-        io_map = self.model.facts.get("tflite")
-        if not io_map:
-            io_map = {"inputs": [{"name": s.name, "index": i, "perm": None}
-                                 for i, s in enumerate(self.model.io.inputs)],
-                      "outputs": [{"name": s.name, "index": i, "perm": None}
-                                  for i, s in enumerate(self.model.io.outputs)]}
-        return it, io_map
+        return it, io_map_of(self.model, self.model.io.input_names, self.model.io.output_names)
+
+    def _one_row_at_a_time(self, session: Any) -> bool:
+        return True
 
     def _infer(self, session: Any, feeds: Feeds) -> Feeds:
-        return run_rows(feeds, lambda row: self._one(session, row))
-
-    def _one(self, session: Any, feeds: Feeds) -> Feeds:
         it, io_map = session
-        for m in io_map["inputs"]:
-            if m["name"] not in feeds:
-                raise BadInput(f"feeds lack input {m['name']!r} of {self.model.path.name}")
-            x = np.asarray(feeds[m["name"]])
-            if m.get("perm"):
-                x = x.transpose(m["perm"])
-            d = it.get_input_details(m["index"])
+        for index, x in file_layout_inputs(self, io_map, feeds):
+            d = it.get_input_details(index)
             dtype = np.dtype(d["dtype"])
-            q = d.get("quantization_parameters") or {}
-            scales, zeros = q.get("scales", []), q.get("zero_points", [])
-            if dtype.kind in "iu" and x.dtype.kind == "f" and len(scales):
-                x = quantize(x, dtype, float(scales[0]), int(zeros[0]))
-            x = x.astype(dtype).reshape(tuple(int(s) for s in d["shape"]))
-            it.set_input(np.ascontiguousarray(x), m["index"])
+            q = _scale_zero(d)
+            if dtype.kind in "iu" and x.dtype.kind == "f" and q:
+                x = quantize(x, dtype, *q)
+            it.set_input(np.ascontiguousarray(x.astype(dtype).reshape(tuple(int(s) for s in d["shape"]))), index)
         it.invoke()
         out: Feeds = {}
         for m in io_map["outputs"]:
             y = np.array(it.get_output(m["index"]))
-            q = it.get_output_details(m["index"]).get("quantization_parameters") or {}
-            if len(q.get("scales", [])):
-                y = dequantize(y, float(q["scales"][0]), int(q["zero_points"][0]))
-            if m.get("perm"):
-                y = y.transpose(inverse_perm(tuple(m["perm"])))
-            out[m["name"]] = y
+            q = _scale_zero(it.get_output_details(m["index"]))
+            out[m["name"]] = onnx_layout(m, dequantize(y, *q) if q else y)
         return out

@@ -1,0 +1,43 @@
+"""The quantization variants ``edgeship optimize`` builds: one per default method config.
+
+Each builds ``ctx.out`` from the FP32 export with ``quantize``. Methods that calibrate use the
+recipe's calibration data; ``mixed`` selects on a part of that data held out of calibration and
+never on the evaluation data, so the pipeline's own check on the evaluation (golden) data stays an
+independent verdict. A mixed search that cannot meet the gate still yields its closest model: the
+report then shows it failing, with the reason.
+"""
+
+from __future__ import annotations
+
+from edgeship.compress.quantize.api import default_method_configs
+from edgeship.compress.quantize.configs import MixedConfig, QuantConfig
+from edgeship.core.artifact import Model
+from edgeship.pipeline.variants import VariantContext, register_builder, register_variant
+
+PRECISIONS = {"fp16": "fp16", "int8-dynamic": "int8", "int8-static": "int8", "int4-weight": "int4", "mixed": "mixed"}
+
+
+@register_builder(QuantConfig)
+def build_quantized(ctx: VariantContext, config: QuantConfig) -> Model:
+    from edgeship.compress.quantize.api import quantize
+    from edgeship.core.errors import GateFailed
+
+    calib = ctx.calib() if config.needs_calibration else None
+    try:
+        return quantize(ctx.fp32, config, out=ctx.out, calib=calib)
+    except GateFailed as exc:
+        closest = getattr(exc, "model", None)
+        if closest is None:
+            raise
+        return closest
+
+
+@register_builder(MixedConfig)
+def build_mixed(ctx: VariantContext, config: MixedConfig) -> Model:
+    # the recipe's gate; half the interactive default budget, as optimize builds many variants
+    return build_quantized(ctx, config.replace(gates=tuple(ctx.gates) or config.gates,
+                                               time_budget_s=min(config.time_budget_s, 300.0)))
+
+
+for _cfg in default_method_configs():
+    register_variant(_cfg.kind, PRECISIONS[_cfg.kind], _cfg, f"edgeship.quantize with {type(_cfg).__name__}()")

@@ -1,8 +1,0 @@
-from targets.digits_fixtures import (  # noqa: F401 - fixtures
-    digits_calib,
-    digits_onnx,
-    digits_source,
-    digits_test,
-    ort_logits,
-    out_dir,
-)

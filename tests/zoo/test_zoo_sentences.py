@@ -1,0 +1,125 @@
+"""data:sentences: real English sentences, split without overlap, tokenised alone, fitted to the inputs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from edgeship.core.artifact import IOSpec, TensorSpec
+from edgeship.core.data import load_data
+from edgeship.core.errors import BadInput
+from edgeship.zoo import sentences as zsentences
+
+
+def _io(*inputs: tuple[str, str, tuple]) -> IOSpec:
+    return IOSpec(tuple(TensorSpec(n, d, s) for n, d, s in inputs), (TensorSpec("out", "float32", ()),))
+
+
+IMAGE_NCHW = _io(("input", "float32", ("batch", 3, 224, 224)))
+BERT = _io(*((n, "int64", ("batch", "sequence")) for n in ("input_ids", "attention_mask", "token_type_ids")))
+
+
+def _short(text: str) -> bool:
+    return len(text.split()) <= 3
+
+
+def test_sentences_are_many_real_disjoint_and_include_short_ones() -> None:
+    splits = zsentences.sentence_splits()
+    calib, test = splits["calib"], splits["test"]
+    assert len(calib) + len(test) >= 300
+    assert len(set(calib)) == len(calib) and len(set(test)) == len(test) and not set(calib) & set(test)
+    for texts in (calib, test):
+        short = [t for t in texts if _short(t)]
+        assert len(short) >= 10 and any(len(t.split()) == 1 for t in short)
+        assert all(t[0].isupper() and t[-1] in ".?!" for t in texts)
+        assert all(any(c.isalpha() for c in t) and "_" not in t and ">>>" not in t for t in texts)
+    assert sum(len(t.split()) >= 8 for t in test) > 50  # plenty of full-length sentences too
+
+
+def test_sentences_do_not_depend_on_the_hash_seed() -> None:
+    code = ("import hashlib, json; from edgeship.zoo.sentences import sentence_splits; "
+            "print(hashlib.sha256(json.dumps(sentence_splits()).encode()).hexdigest())")
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    other = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    mine = hashlib.sha256(json.dumps(zsentences.sentence_splits()).encode()).hexdigest()
+    assert other.stdout.strip() == mine
+
+
+@pytest.fixture(scope="module")
+def sentences_test():
+    return load_data("data:sentences:test", BERT)
+
+
+def test_sentences_are_tokenised_alone_at_natural_length(sentences_test) -> None:
+    ds = sentences_test
+    assert ds.info["texts"] == list(zsentences.sentence_splits()["test"]) and len(ds) == len(ds.info["texts"])
+    lengths = []
+    for sample, text in zip(ds, ds.info["texts"]):
+        ids = sample["input_ids"]
+        assert ids.dtype == np.int64 and ids.shape[0] == 1 and set(sample) == set(BERT.input_names)
+        assert ids[0, 0] == 101 and ids[0, -1] == 102  # [CLS] ... [SEP], no padding after it
+        assert sample["attention_mask"].all() and not sample["token_type_ids"].any()
+        lengths.append(ids.shape[1])
+        if _short(text):
+            assert ids.shape[1] <= 8
+    assert min(lengths) <= 6 and max(lengths) >= 25  # one-word sentences: [CLS] word(s) . [SEP]
+    from edgeship.zoo.minilm import tokenizer
+
+    text = ds.info["texts"][0]
+    assert tokenizer().decode(ds.samples[0]["input_ids"][0], skip_special_tokens=True) == \
+        tokenizer().decode(tokenizer()(text)["input_ids"], skip_special_tokens=True)
+
+
+def test_sentences_fixed_batch_for_benchmarks(sentences_test) -> None:
+    b = sentences_test.batch(4, 32)
+    assert set(b) == set(BERT.input_names) and all(v.shape == (4, 32) for v in b.values())
+    assert (b["attention_mask"].sum(axis=1) < 32).any()  # short sentences are padded
+    longest = sentences_test.batch(3)
+    n = max(s["input_ids"].shape[1] for s in sentences_test.samples[:3])
+    assert longest["input_ids"].shape == (3, n)
+    wrapped = sentences_test.batch(len(sentences_test) + 2, 16)
+    np.testing.assert_array_equal(wrapped["input_ids"][-1], wrapped["input_ids"][1])
+
+
+def test_sentences_fit_the_model_inputs() -> None:
+    two = load_data("data:sentences:calib", _io(("input_ids", "int32", ("b", "s")), ("attention_mask", "int32",
+                                                                                    ("b", "s"))), limit=5)
+    assert set(two.samples[0]) == {"input_ids", "attention_mask"} and two.samples[0]["input_ids"].dtype == np.int32
+    assert two.info["texts"] == list(zsentences.sentence_splits()["calib"][:5])
+    fixed = load_data("data:sentences", _io(("input_ids", "int64", (1, 32)), ("attention_mask", "int64", (1, 32))),
+                      limit=6)
+    assert all(s["input_ids"].shape == (1, 32) for s in fixed)
+    assert fixed.batch(1)["input_ids"].shape == (1, 32)
+
+
+@pytest.mark.parametrize("io, words", [
+    (IMAGE_NCHW, "input_ids"),
+    (_io(("input_ids", "int64", ("b", "s")), ("pixel_values", "float32", ("b", 3, 8, 8))), "pixel_values"),
+    (_io(("input_ids", "float32", ("b", "s"))), "integer token ids"),
+    (_io(("input_ids", "int64", ("b", "s", 4))), "3 dims"),
+])
+def test_sentences_refuse_models_they_do_not_fit(io: IOSpec, words: str) -> None:
+    with pytest.raises(BadInput, match=words) as err:
+        load_data("data:sentences", io)
+    assert "\n" not in str(err.value)
+
+
+def test_sentences_use_the_tokenizer_they_are_given() -> None:
+    """A model source's own tokenizer (e.g. one with another vocabulary) tokenises the text."""
+
+    class Letters:  # a tokenizer that is not a Hugging Face one: called one sentence at a time
+        def __call__(self, text, return_tensors, truncation, max_length):
+            ids = np.array([[1] + [ord(c) % 50 + 2 for c in text[:max_length - 2]]], dtype=np.int64)
+            return {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+
+    io = _io(("input_ids", "int64", ("b", "s")), ("attention_mask", "int64", ("b", "s")))
+    ds = load_data("data:sentences:calib", io, limit=3, tokenizer=Letters())
+    texts = ds.info["texts"]
+    assert ds.info["tokenizer"] == "Letters"
+    assert [s["input_ids"].shape[1] for s in ds] == [len(t) + 1 for t in texts]
