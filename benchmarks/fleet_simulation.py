@@ -1,24 +1,33 @@
-"""Fleet simulation: many device agents on loopback through staged rollouts, with injected faults.
+"""Fleet simulation: many device agents on loopback through staged rollouts with telemetry gates,
+with injected faults.
 
-    .venv/bin/python benchmarks/fleet_simulation.py [--devices 200] [--fault-rate 0.05] [--json OUT]
+    .venv/bin/python benchmarks/fleet_simulation.py [--devices 1000] [--fault-rate 0.05] [--db postgresql]
+        [--healthy-rollout] [--screenshot OUT.png] [--json OUT.json]
 
 Everything is real except the devices' hardware: a signed TUF repository served over HTTP, the
-FastAPI/SQLite rollout service, and one ``Agent`` per device (a thread each, its own slot directory,
-its health checks in subprocesses). A share of the devices (5% by default) sits behind a faulty
-network (a server that drops their first download of each file mid-way, or stalls it past their
-deadline) or crashes in the middle of its first update attempt and reboots.
+FastAPI rollout service over PostgreSQL (a throwaway server the script starts; ``--db sqlite`` for
+the embedded default), and per device an ``Agent`` (a thread, its own slot directory, its health
+checks in subprocesses) and a serving loop that runs the active model in ONNX Runtime and records
+telemetry with ``edgeship.ship.telemetry`` (aggregates in the slot directory's buffer, sent by the
+agent each cycle). The hardware is what is simulated: each device has its own speed, and a release's
+latency on a device is that speed × the release's cost (1.3 for the regressing release) × noise.
 
-Scenario: every device runs v1 (factory image). v2 (healthy) is rolled out canary 2% → 10% → 50% →
-100%. Then v3 — a model that loads but fails its golden check — is published and rolled out: its
-canary devices reject it, the service halts the rollout at that stage by itself, and the fleet stays
-on v2. The result counts devices without a working model (re-checked at the end, in this process,
-against each release's golden outputs with edgeship's comparison engine): it must be zero.
+A share of the devices (5% by default) is faulty: a network that drops their first download of each
+file mid-way, or stalls it past their deadline; a crash in the middle of their first update attempt
+(then a reboot); or a drifted sensor (inputs shifted by one standard deviation).
 
-On 2 cores the devices live in a few worker processes (threads inside), the rollout service in its
-own process, and the agents skip the post-switch "first inferences" process (the health check before
-the switch still runs in a subprocess; tests/ship covers first inferences and crashes).
+Scenario: every device runs v1 (factory image) and reports telemetry on it. With ``--healthy-rollout``
+v2 (same speed) is rolled out first, through every stage. Then the regressing release — right
+outputs, 30% slower — is published with its reference profile and rolled out 1% → 10% → 50% → 100%
+with telemetry gates (latency regression against the previous release on the same devices ≤ 20%,
+error rate ≤ 5%): its canary installs it, serves it, reports, and the service halts the rollout at
+the first stage on the latency gate, naming the devices; they go back to the previous release. The
+result counts devices without a working model (re-checked at the end, in this process, against each
+release's golden outputs with edgeship's comparison engine): it must be zero. ``--screenshot``
+loads the service's /dashboard in headless Chromium before the service stops.
 
-Exits 1 when a device is left without a working model or the bad rollout did not halt.
+Exits 1 when a device is left without a working model or the regressing rollout did not halt at its
+first stage on the latency gate.
 """
 
 from __future__ import annotations
@@ -42,7 +51,9 @@ import numpy as np
 
 from edgeship.ship.serve import RangeRequestHandler, StaticServer
 
-FAULT_KINDS = ("network-drop", "network-stall", "crash")
+FAULT_KINDS = ("network-drop", "network-stall", "crash", "sensor-drift")
+REGRESSION = 1.3  # the regressing release's latency over the previous one's, on every device
+GATES = {"max_latency_regression": 0.2, "max_error_rate": 0.05}
 
 
 def mlp_onnx(path: Path, seed: int, hidden: int = 64) -> Path:
@@ -121,6 +132,7 @@ class Device:
     slot_dir: Path
     fault: str | None = None
     crash_step: str | None = None
+    speed_ms: float = 1.0  # what this device's hardware takes for a release of cost 1
     outcomes: Counter[str] = dataclasses.field(default_factory=Counter)
     reboots: int = 0
     history: list[str] = dataclasses.field(default_factory=list)
@@ -137,14 +149,60 @@ def _provision(slot_dir: Path, model: Path, golden: Path, target: str, version: 
     sd.switch("a", probation=False)
 
 
+def _serve(specs: list[dict[str, Any]], common: dict[str, Any], stop: Any, served: Counter[str]) -> None:
+    """The devices' applications: each runs its active model ``per_report`` times per telemetry
+    interval on inputs like the golden data (shifted on a drifted sensor) and records what it does."""
+    from edgeship.ship.slots import SlotDir
+    from edgeship.ship.telemetry import Telemetry
+    from edgeship.targets.onnxruntime.runner import OrtRunner
+
+    rng = np.random.default_rng(abs(hash(specs[0]["device_id"])) % 2**32 if specs else 0)
+    sessions: dict[str, Any] = {}  # one runner per release and process (the simulated devices share it)
+    telemetry = {s["device_id"]: Telemetry(s["slot_dir"], interval_s=common["telemetry_s"], device_id=s["device_id"],
+                                           task="classification") for s in specs}
+    running: dict[str, str] = {}
+    tick = 1.0
+    per_tick = common["per_report"] * tick / common["telemetry_s"]
+    debt = dict.fromkeys(telemetry, 0.0)
+    try:
+        while not stop.wait(tick):
+            for spec in specs:
+                d = spec["device_id"]
+                act = SlotDir(spec["slot_dir"]).active() or {}
+                sha = act.get("sha256")
+                if not sha:
+                    continue
+                if running.get(d) != sha:  # the application reloads the model the pointer names
+                    if d in running:
+                        telemetry[d].switched()
+                    running[d] = sha
+                if sha not in sessions:
+                    sessions[sha] = OrtRunner(Path(spec["slot_dir"]) / act["path"]).__enter__()
+                debt[d] += per_tick
+                while debt[d] >= 1:
+                    debt[d] -= 1
+                    shift = 1.0 if spec["fault"] == "sensor-drift" else 0.0
+                    x = rng.standard_normal((1, 32)).astype(np.float32) + shift
+                    outputs = sessions[sha].infer({"x": x})
+                    cost = common["costs"].get(sha, 1.0)
+                    telemetry[d].record({"x": x}, outputs, spec["speed_ms"] * cost * float(rng.lognormal(0, 0.05)))
+                    served[d] += 1
+    finally:
+        for r in sessions.values():
+            with contextlib.suppress(Exception):
+                r.__exit__(None, None, None)
+
+
 def run_devices(specs: list[dict[str, Any]], common: dict[str, Any], stop: Any, results: Any) -> None:
-    """Worker process: one agent thread per device until ``stop`` is set; puts per-device outcomes."""
+    """Worker process: one agent thread per device and one serving thread for all of them, until
+    ``stop`` is set; puts per-device outcomes."""
     from edgeship.ship.agent import Agent, AgentConfig
 
     rng = random.Random(f"{common['seed']}:{specs[0]['device_id'] if specs else ''}")
     poll_s = common["poll_s"]
     report: dict[str, Any] = {}
     lock = threading.Lock()
+    served: Counter[str] = Counter()
 
     def device_loop(spec: dict[str, Any]) -> None:
         outcomes: Counter[str] = Counter()
@@ -160,8 +218,8 @@ def run_devices(specs: list[dict[str, Any]], common: dict[str, Any], stop: Any, 
         cfg = AgentConfig(repo_url=spec["url"], root=common["root"], slot_dir=spec["slot_dir"],
                           device_id=spec["device_id"], model="fleet-mlp", runtimes=("onnxruntime-cpu",),
                           rollout_url=common["rollout_url"],
-                          deadline_s=15.0 if spec["fault"] == "network-stall" else 60.0,
-                          socket_timeout_s=20.0, healthcheck_timeout_s=120.0, first_runs=False)
+                          deadline_s=15.0 if spec["fault"] == "network-stall" else 120.0,
+                          socket_timeout_s=30.0, healthcheck_timeout_s=180.0, first_runs=False)
         agent = Agent(cfg, on_step=on_step)
         stop.wait(rng.random() * poll_s)
         while not stop.is_set():
@@ -177,9 +235,11 @@ def run_devices(specs: list[dict[str, Any]], common: dict[str, Any], stop: Any, 
                 outcomes[f"error:{type(exc).__name__}"] += 1
             stop.wait(poll_s * (0.75 + 0.5 * rng.random()))
         with lock:
-            report[spec["device_id"]] = {"outcomes": dict(outcomes), "reboots": reboots, "history": history}
+            report[spec["device_id"]] = {"outcomes": dict(outcomes), "reboots": reboots, "history": history,
+                                         "inferences": served[spec["device_id"]]}
 
     threads = [threading.Thread(target=device_loop, args=(spec,), daemon=True) for spec in specs]
+    threads.append(threading.Thread(target=_serve, args=(specs, common, stop, served), daemon=True))
     for t in threads:
         t.start()
     for t in threads:
@@ -187,17 +247,49 @@ def run_devices(specs: list[dict[str, Any]], common: dict[str, Any], stop: Any, 
     results.put(report)
 
 
-def simulate(work: Path, devices: int = 200, fault_rate: float = 0.05, stages: tuple[float, ...] = (2, 10, 50, 100),
-             poll_s: float = 3.0, timeout_s: float = 280.0, seed: int = 0, workers: int = 4,
-             say: Callable[[str], None] = print) -> dict[str, Any]:
+def _database(kind: str, work: Path) -> tuple[str, Any]:
+    """The rollout service's database: a SQLite file, a PostgreSQL server started for the run, or
+    the database a ``postgresql://`` URL names."""
+    if "://" in kind:
+        return kind, None
+    if kind == "sqlite":
+        return str(work / "rollouts.db"), None
+    sys.path.insert(0, str(Path(__file__).parent))
+    from pg_server import PostgresServer
+
+    server = PostgresServer().start()
+    return server.new_database(), server
+
+
+def screenshot(url: str, out: Path) -> dict[str, Any]:
+    """/dashboard in headless Chromium (Debian's): a full-page screenshot and what its rollouts say."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            status = page.goto(url + "/dashboard", timeout=120_000).status
+            page.screenshot(path=str(out), full_page=True)
+            return {"status": status, "file": str(out), "rollouts": page.inner_text("#rollouts")[:2000],
+                    "charts": page.locator("svg.chart").count()}
+        finally:
+            browser.close()
+
+
+def simulate(work: Path, devices: int = 1000, fault_rate: float = 0.05, stages: tuple[float, ...] = (1, 10, 50, 100),
+             poll_s: float = 10.0, telemetry_s: float = 10.0, per_report: int = 20, timeout_s: float = 900.0,
+             seed: int = 0, workers: int = 4, db: str = "postgresql", healthy_rollout: bool = False,
+             min_reports: int = 3, shot: Path | None = None, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the scenario in ``work`` (created empty); returns the figures and prints a few lines."""
     from edgeship.core.artifact import file_sha256
     from edgeship.ship.publish import publish_model
     from edgeship.ship.repository import init_repo
     from edgeship.ship.rollout.client import RolloutClient
-    from edgeship.ship.rollout.config import RolloutConfig
+    from edgeship.ship.rollout.config import RolloutConfig, TelemetryGates
     from edgeship.ship.rollout.service import RolloutProcess
     from edgeship.ship.serve import serve_repository
+    from edgeship.ship.telemetry import reference_profile
 
     t_start = time.monotonic()
     rng = random.Random(seed)
@@ -205,32 +297,32 @@ def simulate(work: Path, devices: int = 200, fault_rate: float = 0.05, stages: t
         shutil.rmtree(work)
     (work / "releases").mkdir(parents=True)
     rel: dict[str, dict[str, Any]] = {}
-    for name, s in (("v1", 1), ("v2", 2), ("v3", 3)):
+    for name, s, cost in (("v1", 1, 1.0), ("v2", 2, 1.0), ("slow", 3, REGRESSION)):
         d = work / "releases" / name
         d.mkdir()
         m = mlp_onnx(d / "model.onnx", s)
-        # v3's golden outputs are v2's: v3 loads and runs, but gives other answers (a bad model).
-        reference = work / "releases" / "v2" / "model.onnx" if name == "v3" else None
-        g = golden_of(m, d / "golden.npz", reference=reference)
-        rel[name] = {"model": m, "golden": g, "sha256": file_sha256(m)}
+        rel[name] = {"model": m, "golden": golden_of(m, d / "golden.npz", samples=64), "sha256": file_sha256(m),
+                     "cost": cost}
     repo = init_repo(work / "repo")
     gates = ["cosine_min>=0.999"]
-    r1 = publish_model(repo, rel["v1"]["model"], rel["v1"]["golden"], "stable", "1.0.0", name="fleet-mlp",
-                       gates=gates, latency_budget_ms=250.0)
+    published = {"v1": publish_model(repo, rel["v1"]["model"], rel["v1"]["golden"], "stable", "1.0.0",
+                                     name="fleet-mlp", gates=gates, latency_budget_ms=250.0)}
     fleet: list[Device] = []
     n_faulty = round(devices * fault_rate)
     faulty_ids = set(rng.sample(range(devices), n_faulty))
     for i in range(devices):
-        dev = Device(f"dev-{i:04d}", work / "devices" / f"dev-{i:04d}")
+        dev = Device(f"dev-{i:04d}", work / "devices" / f"dev-{i:04d}", speed_ms=rng.uniform(0.5, 4.0))
         if i in faulty_ids:
             dev.fault = FAULT_KINDS[len([d for d in fleet if d.fault]) % len(FAULT_KINDS)]
             if dev.fault == "crash":
-                dev.crash_step = rng.choice(["download", "stage", "fsync", "switch", "switched"])
-        _provision(dev.slot_dir, rel["v1"]["model"], rel["v1"]["golden"], r1["target"], "1.0.0", rel["v1"]["sha256"])
+                dev.crash_step = rng.choice(["download", "verify", "stage", "fsync", "healthcheck", "switch"])
+        _provision(dev.slot_dir, rel["v1"]["model"], rel["v1"]["golden"], published["v1"]["target"], "1.0.0",
+                   rel["v1"]["sha256"])
         fleet.append(dev)
-    say(f"fleet: {devices} devices on v1 ({n_faulty} with injected faults: "
-        f"{dict(Counter(d.fault for d in fleet if d.fault))}); stages {'/'.join(f'{s:g}' for s in stages)}%")
+    say(f"fleet: {devices} devices on v1 ({n_faulty} faulty: {dict(Counter(d.fault for d in fleet if d.fault))}); "
+        f"stages {'/'.join(f'{s:g}' for s in stages)}%; rollout store on {db}")
 
+    url, pg = _database(db, work)
     good = serve_repository(repo.path).start()
     bad_net = StaticServer(repo.path / "public", handler=FleetFaultHandler)
     bad_net.httpd.faults = {d.device_id: d.fault for d in fleet if d.fault in ("network-drop", "network-stall")}  # type: ignore[attr-defined]
@@ -238,31 +330,29 @@ def simulate(work: Path, devices: int = 200, fault_rate: float = 0.05, stages: t
     bad_net.httpd.lock = threading.Lock()  # type: ignore[attr-defined]
     bad_net.httpd.injected = Counter()  # type: ignore[attr-defined]
     bad_net.start()
-    rollout = RolloutProcess(work / "rollouts.db")
-    client = RolloutClient(rollout.url, timeout=30)
-    # Devices run in a few worker processes (threads inside): one process alone would be held
-    # back by its GIL; the servers stay in this process.
+    rollout = RolloutProcess(url)
+    client = RolloutClient(rollout.url, timeout=60)
+    client.put_profile(published["v1"]["target"], reference_profile(rel["v1"]["golden"], "classification"))
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
     stop = ctx.Event()
     results: Any = ctx.Queue()
     specs = [{"device_id": d.device_id, "slot_dir": str(d.slot_dir), "fault": d.fault, "crash_step": d.crash_step,
-              "url": bad_net.url if d.fault in ("network-drop", "network-stall") else good.url} for d in fleet]
+              "speed_ms": d.speed_ms, "url": bad_net.url if d.fault in ("network-drop", "network-stall") else good.url}
+             for d in fleet]
     common = {"root": str(repo.metadata_dir / "1.root.json"), "rollout_url": rollout.url, "poll_s": poll_s,
-              "seed": seed}
+              "seed": seed, "telemetry_s": telemetry_s, "per_report": per_report,
+              "costs": {rel[k]["sha256"]: rel[k]["cost"] for k in rel}}
     n_workers = max(1, min(workers, len(specs)))
     procs = [ctx.Process(target=run_devices, args=(specs[i::n_workers], common, stop, results), daemon=True)
              for i in range(n_workers)]
     for proc in procs:
         proc.start()
-    # Every device checks in once (the service learns the fleet) before the first rollout starts.
-    t_ready = time.monotonic()
-    while client.status()["fleet"]["devices"] < devices and time.monotonic() - t_ready < timeout_s / 4:
-        time.sleep(0.5)
     timeline: list[str] = []
+    t0 = time.time()
 
-    def wait_for(pred: Callable[[dict[str, Any]], bool], limit_s: float) -> dict[str, Any]:
+    def wait_for(pred: Callable[[dict[str, Any]], bool], limit_s: float, what: str) -> dict[str, Any]:
         end = time.monotonic() + limit_s
         last, last_at = "", 0.0
         while True:
@@ -273,53 +363,79 @@ def simulate(work: Path, devices: int = 200, fault_rate: float = 0.05, stages: t
                     if line not in timeline:
                         timeline.append(line)
                         say("  " + line)
-            if pred(s) or time.monotonic() > end:
+            if pred(s):
+                return s
+            if time.monotonic() > end:
+                say(f"  gave up waiting for {what} after {limit_s:.0f} s")
                 return s
             by = s["fleet"]["by_target"]
             now = ", ".join(f"{n} on {t.split('/')[2]}" for t, n in sorted(by.items()) if t.count("/") > 2)
-            if now != last and time.monotonic() - last_at >= 5:
+            if now != last and time.monotonic() - last_at >= 10:
                 last, last_at = now, time.monotonic()
                 say(f"  {time.time() - t0:7.1f}s fleet: {now}")
-            time.sleep(0.5)
+            time.sleep(2.0)
 
-    t0 = time.time()
-    budget = timeout_s - (time.monotonic() - t_start)
-    r2 = publish_model(repo, rel["v2"]["model"], rel["v2"]["golden"], "stable", "2.0.0", name="fleet-mlp",
-                       gates=gates, latency_budget_ms=250.0)
-    ro2 = client.start(RolloutConfig(model="fleet-mlp", target=r2["target"], from_target=r2["previous"],
-                                     stages=stages))
-    say(f"published v2, rollout {ro2['id']}")
+    def left() -> float:
+        return max(30.0, timeout_s - (time.monotonic() - t_start))
+
+    def reporting(target: str, share: float = 0.9) -> Callable[[dict[str, Any]], bool]:
+        """Most of the fleet has sent telemetry on ``target`` (the baseline the latency gate reads)."""
+        return lambda s: (s["telemetry"].get(target) or {}).get("devices", 0) >= share * devices
 
     def rollout_state(s: dict[str, Any], rid: int) -> dict[str, Any]:
         return next(r for r in s["rollouts"] if r["id"] == rid)
 
-    def v2_everywhere(s: dict[str, Any]) -> bool:
-        return rollout_state(s, ro2["id"])["status"] == "complete" and \
-            s["fleet"]["by_target"].get(r2["target"], 0) >= devices
-
-    s = wait_for(v2_everywhere, budget * 0.7)
-    t_v2 = time.time() - t0
-    on_v2 = s["fleet"]["by_target"].get(r2["target"], 0)
-    say(f"v2 on {on_v2}/{devices} devices after {t_v2:.1f} s")
-    r3 = publish_model(repo, rel["v3"]["model"], rel["v3"]["golden"], "stable", "3.0.0", name="fleet-mlp",
-                       gates=gates, latency_budget_ms=250.0)
-    ro3 = client.start(RolloutConfig(model="fleet-mlp", target=r3["target"], from_target=r3["previous"],
-                                     stages=stages))
-    say(f"published v3 (bad: fails its golden check), rollout {ro3['id']}")
+    # Every device checks in and reports on what it runs before the first rollout starts.
+    wait_for(reporting(published["v1"]["target"]), left() / 3, "telemetry on v1")
+    say(f"{time.time() - t0:.1f}s: the fleet reports telemetry on v1")
+    baseline = "v1"
+    telemetry_gates = TelemetryGates(min_inferences=per_report, **GATES)
+    out: dict[str, Any] = {}
+    if healthy_rollout:
+        published["v2"] = publish_model(repo, rel["v2"]["model"], rel["v2"]["golden"], "stable", "2.0.0",
+                                        name="fleet-mlp", gates=gates, latency_budget_ms=250.0)
+        client.put_profile(published["v2"]["target"], reference_profile(rel["v2"]["golden"], "classification"))
+        ro = client.start(RolloutConfig(model="fleet-mlp", target=published["v2"]["target"],
+                                        from_target=published["v2"]["previous"], stages=stages,
+                                        min_reports=min_reports, gates=telemetry_gates))
+        say(f"published v2 (healthy), rollout {ro['id']}")
+        t_v2 = time.time()
+        s = wait_for(lambda s: rollout_state(s, ro["id"])["status"] != "active" and
+                     s["fleet"]["by_target"].get(published["v2"]["target"], 0) >= devices, left() / 2, "v2")
+        r = rollout_state(s, ro["id"])
+        out["v2_rollout"] = {"status": r["status"], "seconds_to_all_devices": round(time.time() - t_v2, 1),
+                             "events": [e["text"] for e in r["events"]], "reason": r.get("reason")}
+        wait_for(reporting(published["v2"]["target"]), left() / 3, "telemetry on v2")
+        baseline = "v2"
+    published["slow"] = publish_model(repo, rel["slow"]["model"], rel["slow"]["golden"], "stable", "3.0.0",
+                                      name="fleet-mlp", gates=gates, latency_budget_ms=250.0)
+    client.put_profile(published["slow"]["target"], reference_profile(rel["slow"]["golden"], "classification"))
+    ro3 = client.start(RolloutConfig(model="fleet-mlp", target=published["slow"]["target"],
+                                     from_target=published["slow"]["previous"], stages=stages,
+                                     min_reports=min_reports, gates=telemetry_gates))
+    t_slow = time.time()
+    say(f"published 3.0.0 ({REGRESSION - 1:.0%} slower on every device), rollout {ro3['id']} from {baseline}")
 
     def settled(s: dict[str, Any]) -> bool:
         r = rollout_state(s, ro3["id"])
-        return r["status"] == "halted" and s["fleet"]["by_target"].get(r2["target"], 0) >= devices
-
-    left = timeout_s - (time.monotonic() - t_start) - 15
-    s = wait_for(settled, max(5.0, left))
+        return r["status"] != "active" and \
+            s["fleet"]["by_target"].get(published[baseline]["target"], 0) >= devices
+    s = wait_for(settled, left() - 60, "the regressing rollout to settle")
+    t_halt = next((e["at"] - t_slow for e in rollout_state(s, ro3["id"])["events"] if e["text"].startswith("halted")),
+                  None)
     time.sleep(poll_s * 1.5)  # one more cycle for every device: nobody is mid-update when we stop
+    dashboard = None
+    if shot is not None:
+        try:
+            dashboard = screenshot(rollout.url, shot)
+        except Exception as exc:  # the figures stand without the picture
+            dashboard = {"error": f"{type(exc).__name__}: {exc}"}
     stop.set()
     per_device: dict[str, Any] = {}
     for _ in procs:
         # A worker that died reports nothing: its devices are still checked on disk below.
         with contextlib.suppress(Exception):
-            per_device.update(results.get(timeout=120))
+            per_device.update(results.get(timeout=180))
     for proc in procs:
         proc.join(timeout=30)
     crashes: Counter[str] = Counter()
@@ -332,11 +448,14 @@ def simulate(work: Path, devices: int = 200, fault_rate: float = 0.05, stages: t
             crashes[dev.crash_step] += dev.reboots
     s = client.status()
     ro3_final = rollout_state(s, ro3["id"])
-    ro2_final = rollout_state(s, ro2["id"])
+    telemetry_totals = s["telemetry"]
     served = {"good": len(good.requests), "faulty_network": dict(bad_net.httpd.injected)}  # type: ignore[attr-defined]
+    drift = client.drift(published[baseline]["target"])
     good.stop()
     bad_net.stop()
     rollout.stop()
+    if pg is not None:
+        pg.stop()
 
     # Verify every device now: the model its pointer names loads, runs, and matches its golden outputs
     # under the FP32 tolerance of edgeship's one comparison engine.
@@ -347,7 +466,7 @@ def simulate(work: Path, devices: int = 200, fault_rate: float = 0.05, stages: t
     from edgeship.targets.base import runner_for
 
     by_sha = {rel[k]["sha256"]: k for k in rel}
-    expected = {k: load_golden(rel[k]["golden"])[:2] for k in ("v1", "v2")}
+    expected = {k: load_golden(rel[k]["golden"])[:2] for k in rel}
     working: Counter[str] = Counter()
     broken: list[str] = []
     for dev in fleet:
@@ -370,51 +489,70 @@ def simulate(work: Path, devices: int = 200, fault_rate: float = 0.05, stages: t
     for dev in fleet:
         outcomes.update(dev.outcomes)
     del outcomes["up_to_date"]
+    halt = ro3_final.get("halt") or {}
+    drifted = sorted(d for d, v in drift["devices"].items() if (v.get("psi") or 0) > 0.25)
     result = {
-        "devices": devices, "faulty_devices": n_faulty,
-        "faults": {"injected": {**served["faulty_network"], "crash": sum(crashes.values())},
+        "devices": devices, "faulty_devices": n_faulty, "database": db.split("://")[0],
+        "faults": {"injected": {**served["faulty_network"], "crash": sum(crashes.values()),
+                                "sensor-drift": sum(1 for d in fleet if d.fault == "sensor-drift")},
                    "crash_steps": dict(crashes)},
-        "v2_rollout": {"status": ro2_final["status"], "seconds_to_all_devices": round(t_v2, 1),
-                       "events": [e["text"] for e in ro2_final["events"]]},
-        "v3_rollout": {"status": ro3_final["status"], "halted_at_percent": ro3_final["percent"],
-                       "halted_at_stage": ro3_final["stage"], "reason": ro3_final.get("reason"),
-                       "cohort": ro3_final["stats"]["cohort"], "failed": ro3_final["stats"]["failed"],
-                       "events": [e["text"] for e in ro3_final["events"]]},
+        **out,
+        "regressing_rollout": {
+            "status": ro3_final["status"], "halted_at_percent": ro3_final["percent"],
+            "halted_at_stage": ro3_final["stage"], "gate": halt.get("gate"), "gates_failed": halt.get("gates"),
+            "value": halt.get("value"), "devices_named": halt.get("devices"), "reason": ro3_final.get("reason"),
+            "cohort": ro3_final["stats"]["cohort"], "seconds_to_halt": None if t_halt is None else round(t_halt, 1),
+            "events": [e["text"] for e in ro3_final["events"]]},
+        "telemetry": {"inferences": sum(v["inferences"] for v in telemetry_totals.values()),
+                      "by_release": telemetry_totals,
+                      "drifted_devices_found": drifted,
+                      "drift_of_found": {d: drift["devices"][d] for d in drifted},
+                      "drifted_devices_injected": sorted(d.device_id for d in fleet if d.fault == "sensor-drift")},
         "working_model": dict(working), "without_working_model": len(broken), "broken": broken[:10],
-        "outcomes": dict(outcomes), "requests_to_repo": served["good"],
-        # What the devices that did more than one plain update went through (at most 20 of them).
+        "outcomes": dict(outcomes), "requests_to_repo": served["good"], "dashboard": dashboard,
         "eventful_devices": dict(list({d.device_id: {"fault": d.fault, "history": d.history} for d in fleet
                                        if any(not h.startswith("updated") for h in d.history) or d.reboots
                                        }.items())[:20]),
         "seconds": round(time.monotonic() - t_start, 1),
     }
-    say(f"v3 rollout {ro3_final['status']} at {ro3_final['percent']:g}% (stage {ro3_final['stage']}): "
-        f"{ro3_final.get('reason')}")
-    say(f"devices with a working model: {sum(working.values())}/{devices} ({dict(working)}); "
-        f"without: {len(broken)}")
+    say(f"regressing rollout {ro3_final['status']} at {ro3_final['percent']:g}% (stage {ro3_final['stage']}) "
+        f"by gate {halt.get('gate')}: {ro3_final.get('reason')}")
+    say(f"devices with a working model: {sum(working.values())}/{devices} ({dict(working)}); without: {len(broken)}")
     say(f"update outcomes: {dict(outcomes)}; faults injected: {result['faults']['injected']}")
+    say(f"drifted sensors found by PSI > 0.25: {len(drifted)} of {result['faults']['injected']['sensor-drift']}")
     say(f"total {result['seconds']} s")
     return result
 
 
+def passed(result: dict[str, Any]) -> bool:
+    r = result["regressing_rollout"]
+    return result["without_working_model"] == 0 and r["status"] == "halted" and r["halted_at_stage"] == 0 \
+        and r["gate"] == "latency_regression"
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--devices", type=int, default=200)
+    p.add_argument("--devices", type=int, default=1000)
     p.add_argument("--fault-rate", type=float, default=0.05)
-    p.add_argument("--poll", type=float, default=3.0, help="seconds between a device's update checks")
-    p.add_argument("--timeout", type=float, default=280.0)
+    p.add_argument("--poll", type=float, default=10.0, help="seconds between a device's update checks")
+    p.add_argument("--telemetry", type=float, default=10.0, help="seconds of one telemetry report")
+    p.add_argument("--db", choices=["postgresql", "sqlite"], default="postgresql")
+    p.add_argument("--healthy-rollout", action="store_true", help="roll out a healthy v2 first")
+    p.add_argument("--workers", type=int, default=4, help="device processes")
+    p.add_argument("--timeout", type=float, default=900.0)
     p.add_argument("--work", type=Path, default=None, help="folder for the repository and devices (default: temp)")
+    p.add_argument("--screenshot", type=Path, default=None, help="save the dashboard (headless Chromium) here")
     p.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="edgeship-fleet-") as tmp:
         work = args.work or Path(tmp) / "fleet"
         result = simulate(work, devices=args.devices, fault_rate=args.fault_rate, poll_s=args.poll,
-                          timeout_s=args.timeout)
+                          telemetry_s=args.telemetry, timeout_s=args.timeout, workers=args.workers, db=args.db,
+                          healthy_rollout=args.healthy_rollout, shot=args.screenshot)
     print(json.dumps({k: v for k, v in result.items() if k != "broken"}, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
-    ok = result["without_working_model"] == 0 and result["v3_rollout"]["status"] == "halted"
-    return 0 if ok else 1
+    return 0 if passed(result) else 1
 
 
 if __name__ == "__main__":

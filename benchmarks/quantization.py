@@ -1,21 +1,28 @@
-"""Quantization benchmark: every edgeship method against ONNX Runtime FP32, PyTorch eager FP32 and
-Hugging Face Optimum's ORTQuantizer (avx512_vnni dynamic preset, per-channel), all in one run.
+"""Quantization benchmark: edgeship's variants beside the peers, judged on held-out data *and* stress
+probes, timed in one process, as ratios to ONNX Runtime FP32.
 
-    .venv/bin/python benchmarks/quantization.py            # MiniLM b1/b8 × seq 32/128 and the digits CNN
-    .venv/bin/python benchmarks/quantization.py --quick    # MiniLM batch 1 × seq 32 only, a shorter search
+    .venv/bin/python benchmarks/quantization.py              # MiniLM (b1 s32, b8 s128) and EfficientNet-Lite0 (b1)
+    .venv/bin/python benchmarks/quantization.py --quick      # shorter searches, fewer timing rounds
+    .venv/bin/python benchmarks/quantization.py --only minilm --json out.json
 
-MiniLM accuracy is measured against PyTorch eager FP32 on the held-out ``data:sentences:test``
-(each sentence tokenised alone at its natural length; never the calibration sentences), with the
-gate mean cosine >= 0.995 and min cosine >= 0.98. Latencies are measured in this one process in
-interleaved rounds (every variant once per round; best per-round 20th percentile; 2 threads), so
-load from other processes on a shared machine affects all variants alike; ratios are what to compare.
+What is judged: every variant's outputs against PyTorch eager FP32 on the held-out split
+(``data:sentences:test`` — texts of every kind users send, each tokenised alone —, and
+``data:images:test`` — crops of photos never calibrated or selected on) and on the stress probes
+``edgeship check`` runs (``check/probes.py``: shortest and longest texts, special tokens only,
+repeated tokens; constant, dark, bright, noisy, colour-cast images; inputs at the edges of the
+calibration range). A variant passes only when both pass: MiniLM mean cosine ≥ 0.995 and min ≥ 0.98;
+EfficientNet top-1 agreement on the crops where FP32 is confident (top-1 beats top-2 by more than
+0.1) ≥ 99% and the FP32 top-1 among the variant's five best on ≥ 99% of crops (agreement over all
+crops is shown too). Searches (mixed precision, OpenVINO's NNCF settings) select on the ``select``
+splits and the selection probes, never on what they are judged on here.
 
-Baselines: ``ort-fp32`` is the exported FP32 model as ONNX Runtime runs it (its own graph
-optimisations on); ``ort-fp32-fused`` is the same graph after the transformer fusion our INT8
-variants start from, to show what fusion alone gives. PyTorch eager runs twice, with Hugging Face's
-"eager" attention (the zoo module) and with "sdpa"; the "× eager" ratios use the faster of the two.
-Run it on a quiet machine: PyTorch's OpenMP threads slow down many times over when other processes
-compete for the cores, which inflates every ratio to eager (the script warns when the load is high).
+Variants: ORT FP32 (the export), edgeship's int8-dynamic and mixed (ONNX Runtime), OpenVINO FP32 and
+bf16 and NNCF INT8 through ``edgeship convert`` (static shapes with length buckets for text, INT8
+settings searched per model), beside the peers: NNCF INT8 with its defaults (transformer scheme
+with SmoothQuant for MiniLM), Optimum's ORTQuantizer avx512_vnni preset, OpenVINO bf16 reshaped to a
+static shape. Latency: every variant in interleaved rounds in this one process (2 threads; the best
+per-round 20th percentile), so load from other processes hits all alike; the load average is
+printed with every table, and the CPU with the instructions that matter.
 """
 
 from __future__ import annotations
@@ -37,52 +44,80 @@ import numpy as np
 from _timing import THREADS, interleaved_latency, log, model_call, size_of
 
 MINILM_GATES = ("cosine_mean>=0.995", "cosine_min>=0.98")
+IMAGE_GATES = ("top1_agreement_confident>=0.99", "top5_agreement>=0.99")
+TEXT_BUCKETS = (8, 16, 32, 64, 128, 256)
 Feeds = dict[str, np.ndarray]
 
 
-# -- variants ----------------------------------------------------------------------------------------------
-def minilm_variants(src: Path, work: Path, quick: bool) -> dict[str, Path]:
-    from edgeship.compress.quantize.api import quantize
-    from edgeship.compress.quantize.configs import (
-        Fp16Config,
-        Int4WeightConfig,
-        Int8DynamicConfig,
-        Int8StaticConfig,
-        MixedConfig,
-    )
+# -- judging -----------------------------------------------------------------------------------------------
+def verdict(ref: list[Feeds], run: Callable[[Feeds], Feeds], samples: list[Feeds], gates: tuple[str, ...],
+            task: str, ids: list[str]) -> Any:
+    from edgeship.check.judge import judge
 
-    calib = "data:sentences:calib"
-    mixed = MixedConfig(gates=MINILM_GATES, time_budget_s=240 if quick else 600,
-                        candidates=(Int8DynamicConfig(smooth_alpha=0.7), Int8DynamicConfig()) if quick
-                        else MixedConfig().candidates)
-    configs: dict[str, Any] = {
-        "fp16": Fp16Config(),
-        "int8-dynamic": Int8DynamicConfig(),
-        "int8-dynamic+smooth0.7": Int8DynamicConfig(smooth_alpha=0.7),
-        "int8-static": Int8StaticConfig(),
-        "int4-weight": Int4WeightConfig(),
-        "mixed": mixed,
-    }
+    return judge(ref, [run(s) for s in samples], list(gates), task=task, by_position=True, sample_ids=ids)
+
+
+def judged_row(name: str, path: Path | None, run: Callable[[Feeds], Feeds], held: Any, probes: Any,
+               gates: tuple[str, ...], task: str) -> dict[str, Any]:
+    """The verdicts on the held-out data and on the probes, with n, intervals and worst samples."""
+    h = verdict(held["ref"], run, held["samples"], gates, task, held["ids"])
+    p = verdict(probes["ref"], run, probes["samples"], tuple(g for g in gates if "accuracy" not in g), task,
+                probes["ids"])
+    row: dict[str, Any] = {"size_bytes": size_of(path) if path is not None else None,
+                           "passed": h.passed and p.passed, "clear": h.clear_pass and p.clear_pass,
+                           "held_out": _brief(h), "probes": _brief(p)}
+    log(f"  {name}: held-out {'pass' if h.passed else 'FAIL'} ({h.why}); probes {'pass' if p.passed else 'FAIL'} "
+        f"({p.why})")
+    return row
+
+
+def _brief(v: Any) -> dict[str, Any]:
+    keys = ("cosine_mean", "cosine_min", "top1_agreement", "top1_agreement_confident", "top5_agreement")
+    return {"passed": v.passed, "marginal": v.marginal, "rows": v.rows, "why": v.why,
+            **{k: v.summary[k] for k in keys if k in v.summary},
+            "stats": {k: {kk: vv for kk, vv in v.stats[k].items() if kk in ("n", "ci95", "worst_sample")}
+                      for k in keys if k in v.stats}}
+
+
+def reference_outputs(source: Any, samples: list[Feeds]) -> list[Feeds]:
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # numbers do not depend on it, and one thread never stalls on a busy machine
+    try:
+        return [source.forward_numpy(s) for s in samples]
+    finally:
+        torch.set_num_threads(before)
+
+
+# -- variants ----------------------------------------------------------------------------------------------
+def edgeship_quantized(src: Path, work: Path, name: str, configs: dict[str, Any], calib: str) -> dict[str, Path]:
+    from edgeship.compress.quantize.api import quantize
+    from edgeship.core.errors import GateFailed
+
     out: dict[str, Path] = {}
-    for name, cfg in configs.items():
-        path = work / f"minilm.{name}.onnx"
+    for label, cfg in configs.items():
+        path = work / f"{name}.{label}.onnx"
         t0 = time.perf_counter()
-        log(f"quantizing MiniLM: {name}")
-        model = quantize(src, cfg, out=path, calib=calib if cfg.needs_calibration else None)
-        out[name] = path
-        if name == "mixed":
-            f = model.facts
-            log(f"  mixed chose {f['base_label']} with {len(f['nodes_kept_fp32'])} FP32 node(s) "
-                f"in {time.perf_counter() - t0:.0f} s; selection gate: {f['gate']['why']}")
-    opt = optimum_avx512_vnni(src, work)
-    if opt is not None:
-        out["optimum-avx512_vnni"] = opt
+        log(f"quantizing {name}: {label}")
+        try:
+            model = quantize(src, cfg, out=path, calib=calib if cfg.needs_calibration else None)
+        except GateFailed as exc:  # the closest variant is kept and judged like the others
+            model = exc.model  # type: ignore[attr-defined]
+        out[label] = path
+        f = model.facts
+        if "base_label" in f:
+            log(f"  {label} chose {f['base_label']} with {len(f['nodes_kept_fp32'])} FP32 node(s) in "
+                f"{time.perf_counter() - t0:.0f} s; selection ({f['gate']['data']}, {f['gate']['selection_probes']} "
+                f"probes): {f['gate']['why']}")
     return out
 
 
-def openvino_variants(src: Path, work: Path, calib: str) -> dict[str, Path]:
-    """MiniLM converted by edgeship's OpenVINO target: FP32 IR and NNCF INT8 (transformer scheme,
-    with and without SmoothQuant), the same as ``edgeship convert --target openvino [--precision int8]``."""
+def openvino_variants(src: Path, work: Path, name: str, calib: str, select: str, gates: tuple[str, ...],
+                      text: bool) -> tuple[dict[str, Path], dict[str, Any]]:
+    """edgeship convert --target openvino: FP32, bf16 and searched NNCF INT8 (static shapes, buckets
+    for text); and the peers: NNCF INT8 with its defaults and bf16 reshaped static."""
+    from edgeship.check.selection import int8_selector
     from edgeship.core.artifact import Model
     from edgeship.core.data import load_data
     from edgeship.core.errors import MissingDependency
@@ -90,45 +125,33 @@ def openvino_variants(src: Path, work: Path, calib: str) -> dict[str, Path]:
 
     target = get_target("openvino")
     model = Model.open(src)
-    # INT8 with the target's defaults (auto: NNCF's transformer scheme with SmoothQuant for this
-    # graph), and without SmoothQuant to show what it buys
-    options = {"openvino-fp32": {"precision": "fp32"},
-               "openvino-int8": {"precision": "int8"},
-               "openvino-int8-no-smoothquant": {"precision": "int8", "smooth_quant": False}}
+    static = {"static_shapes": True, "length_buckets": TEXT_BUCKETS if text else ()}
+    options = {
+        "openvino-fp32": {"precision": "fp32"},
+        "openvino-bf16-static": {"precision": "bf16", **static},
+        "openvino-int8-searched-static": {"precision": "int8", **static},
+        "peer:nncf-int8-default-static": {"precision": "int8", "search": False, **static},
+    }
     out: dict[str, Path] = {}
+    notes: dict[str, Any] = {}
     try:
         data = load_data(calib, model.io)
-        for name, opts in options.items():
-            log(f"converting MiniLM for OpenVINO: {name}")
-            out[name] = target.convert(model, work / f"minilm.{name}.xml", calib=data, **opts).path
+        selector = int8_selector(model, load_data(select, model.io), gates, calib=data)
+        for label, opts in options.items():
+            log(f"converting {name} for OpenVINO: {label}")
+            t0 = time.perf_counter()
+            extra = {"selector": selector} if label == "openvino-int8-searched-static" else {}
+            m = target.convert(model, work / f"{name}.{label}.xml", calib=data, **opts, **extra)
+            out[label] = m.path
+            if "search" in m.facts.get("nncf", {}):
+                s = m.facts["nncf"]["search"]
+                notes["nncf_search"] = s
+                log(f"  NNCF search chose {s['chosen']} in {time.perf_counter() - t0:.0f} s: " + "; ".join(
+                    f"{c['label']}: {'pass' if c['passed'] else 'fail'} (slack {c['slack']:.3f})"
+                    for c in s["candidates"]))
     except MissingDependency as exc:
         log(f"OpenVINO rows skipped: {exc}")
-    return out
-
-
-def fused_fp32(src: Path, work: Path) -> Path | None:
-    """The FP32 graph after the transformer fusion that the INT8 variants start from."""
-    from edgeship.compress.quantize import graph
-
-    dst = work / "minilm.fp32-fused.onnx"
-    info = graph.optimize_transformer(src, dst, None)
-    if not info.get("fused"):
-        log(f"transformer fusion did not apply: {info.get('why')}")
-        return None
-    return dst
-
-
-def sdpa_eager(source: Any) -> Callable[[Feeds], Feeds]:
-    """The zoo's MiniLM module with PyTorch's fused scaled-dot-product attention instead of
-    Hugging Face's "eager" attention (same weights), run eagerly."""
-    import transformers
-
-    from edgeship.compress.common import clone_source
-    from edgeship.zoo.nets import SentenceEmbedder
-
-    encoder = transformers.AutoModel.from_pretrained(source.extra["model_path"], local_files_only=True,
-                                                     attn_implementation="sdpa")
-    return clone_source(source, SentenceEmbedder(encoder), "+sdpa").forward_numpy
+    return out, notes
 
 
 def optimum_avx512_vnni(src: Path, work: Path) -> Path | None:
@@ -150,205 +173,151 @@ def optimum_avx512_vnni(src: Path, work: Path) -> Path | None:
     return Path(quantizer.quantize(save_dir=folder, quantization_config=qconfig)) / f"{src.stem}_quantized.onnx"
 
 
-def judged(ref: list[Feeds], run: Callable[[Feeds], Feeds], samples: list[Feeds], gates: tuple[str, ...] = (),
-           task: str = "other", labels: np.ndarray | None = None) -> Any:
-    """``run``'s outputs on ``samples`` against ``ref`` by edgeship's comparison engine (a CandidateResult)."""
-    from edgeship.check.judge import judge
-
-    return judge(ref, [run(s) for s in samples], list(gates), task=task, labels=labels)
-
-
-# -- MiniLM ------------------------------------------------------------------------------------------------
-def bench_minilm(work: Path, quick: bool, rounds: int) -> dict[str, Any]:
-    import torch
-
+# -- one model ---------------------------------------------------------------------------------------------
+def bench_model(name: str, zoo: str, work: Path, quick: bool, rounds: int, text: bool) -> dict[str, Any]:
+    from edgeship.check.probes import build_probes
+    from edgeship.compress.quantize.configs import Int8DynamicConfig, Int8StaticConfig, MixedConfig
     from edgeship.core.artifact import Model
     from edgeship.core.data import load_data
     from edgeship.export.exporter import export
     from edgeship.zoo.base import load_zoo
 
-    torch.set_num_threads(THREADS)
-    source = load_zoo("zoo:minilm")
-    src = work / "minilm.onnx"
+    source = load_zoo(zoo)
+    src = work / f"{name}.onnx"
     if not src.exists():
-        log("exporting zoo:minilm to ONNX")
+        log(f"exporting {zoo} to ONNX")
         export(source, src)
     model = Model.open(src)
-    test = load_data("data:sentences:test", model.io)
-    log(f"reference: PyTorch eager FP32 on {len(test)} held-out sentences")
-    torch.set_num_threads(1)  # numbers do not depend on it, and one thread never stalls on a busy machine
-    ref = [source.forward_numpy(s) for s in test.samples]
-    sdpa = sdpa_eager(source)
-    sdpa_m = judged(ref, sdpa, test.samples, task="embedding").summary
-    torch.set_num_threads(THREADS)
-    variants = {"ort-fp32": src}
-    fused = fused_fp32(src, work)
-    if fused is not None:
-        variants["ort-fp32-fused"] = fused
-    variants.update(minilm_variants(src, work, quick))
-    variants.update(openvino_variants(src, work, "data:sentences:calib"))
-    rows: dict[str, dict[str, Any]] = {
-        "pytorch-eager-fp32": {"size_bytes": None, "cosine_mean": 1.0, "cosine_min": 1.0, "gate": True},
-        "pytorch-eager-fp32-sdpa": {"size_bytes": None, "cosine_mean": sdpa_m["cosine_mean"],
-                                    "cosine_min": sdpa_m["cosine_min"], "gate": True},
-    }
-    for name, path in variants.items():
-        result = judged(ref, model_call(path), test.samples, MINILM_GATES, task="embedding")
-        m = result.summary
-        rows[name] = {"size_bytes": size_of(path), "cosine_mean": m["cosine_mean"], "cosine_min": m["cosine_min"],
-                      "gate": result.passed, "why": result.why}
-    shapes = [(1, 32)] if quick else [(1, 32), (1, 128), (8, 32), (8, 128)]
-    loads: list[float] = []
+    split = "sentences" if text else "images"
+    calib, select = f"data:{split}:calib", f"data:{split}:select"
+    gates, task = (MINILM_GATES, "embedding") if text else (IMAGE_GATES, "classification")
+    test = load_data(f"data:{split}:test", model.io, tokenizer=source.tokenizer)
+    probe_set = build_probes(model.io, task, tokenizer=source.tokenizer,
+                             calib=load_data(calib, model.io, limit=64, tokenizer=source.tokenizer))
+    log(f"reference: PyTorch eager FP32 on {len(test)} held-out samples and {len(probe_set)} probes")
+    held = {"samples": test.samples, "ids": test.sample_ids(), "ref": reference_outputs(source, test.samples)}
+    probes = {"samples": probe_set.samples, "ids": probe_set.ids, "ref": reference_outputs(source, probe_set.samples)}
+
+    if text:
+        configs = {"int8-dynamic": Int8DynamicConfig(),
+                   "mixed": MixedConfig(gates=gates, time_budget_s=300 if quick else 900)}
+    else:
+        configs = {"int8-static": Int8StaticConfig(per_channel=True),
+                   "mixed": MixedConfig(gates=gates, time_budget_s=300 if quick else 900,
+                                        candidates=(Int8StaticConfig(per_channel=True),
+                                                    Int8StaticConfig(per_channel=True, calibration="percentile")))}
+    variants: dict[str, Path] = {"ort-fp32": src}
+    variants.update(edgeship_quantized(src, work, name, configs, calib))
+    if text:
+        opt = optimum_avx512_vnni(src, work)
+        if opt is not None:
+            variants["peer:optimum-avx512_vnni"] = opt
+    ov, notes = openvino_variants(src, work, name, calib, select, gates, text)
+    variants.update(ov)
+
+    rows: dict[str, dict[str, Any]] = {"pytorch-eager-fp32": {"size_bytes": None, "passed": True, "clear": True}}
+    runs = {vname: model_call(path) for vname, path in variants.items()}
+    for vname, path in variants.items():
+        rows[vname] = judged_row(vname, path, runs[vname], held, probes, gates, task)
+    rows["pytorch-eager-fp32"].update(held_out={"cosine_mean": 1.0, "cosine_min": 1.0, "top1_agreement": 1.0},
+                                      probes={"cosine_min": 1.0})
+    shapes = [(1, 32), (8, 128)] if text else [(1, None)]
+    loads = []
     for batch, seq in shapes:
-        feeds = test.batch(batch, seq)
-        log(f"timing batch {batch} × seq {seq} ({rounds} interleaved rounds)")
-        runners: dict[str, Callable[[Feeds], Any]] = {name: model_call(path) for name, path in variants.items()}
-        runners["pytorch-eager-fp32"] = source.forward_numpy
-        runners["pytorch-eager-fp32-sdpa"] = sdpa
-        load_before = os.getloadavg()[0]
-        lat = interleaved_latency(runners, feeds, rounds, per_round_s=0.3 if batch == 1 else 0.6)
-        load = max(load_before, os.getloadavg()[0])
-        if load > (os.cpu_count() or 1):
-            log(f"WARNING: load average {load:.1f} on {os.cpu_count()} cores while timing: other processes "
-                "compete for the CPU; the PyTorch eager figures (and every ratio to them) are not trustworthy")
-        for name, ms in lat.items():
-            rows[name][f"ms_b{batch}_s{seq}"] = ms
-        loads.append(round(load, 2))
-    return {"rows": rows, "fp32_size": size_of(src), "shapes": shapes, "test_samples": len(test),
-            "load_average": loads}
-
-
-# -- digits CNN --------------------------------------------------------------------------------------------
-def bench_digits(work: Path, rounds: int) -> dict[str, Any]:
-    from edgeship.compress.quantize.api import quantize
-    from edgeship.compress.quantize.configs import Fp16Config, Int8DynamicConfig, Int8StaticConfig, MixedConfig
-    from edgeship.core.artifact import Model
-    from edgeship.core.data import load_data
-    from edgeship.export.exporter import export
-
-    src = work / "digits.onnx"
-    if not src.exists():
-        log("exporting zoo:digits-cnn to ONNX")
-        export("zoo:digits-cnn", src)
-    model = Model.open(src)
-    test = load_data("data:digits-test", model.io)
-    configs = {
-        "fp16": Fp16Config(),
-        "int8-static": Int8StaticConfig(),
-        "int8-static-entropy": Int8StaticConfig(calibration="entropy"),
-        "int8-dynamic": Int8DynamicConfig(),
-        "mixed": MixedConfig(gates=("top1_agreement>=0.99",), time_budget_s=120),
-    }
-    variants = {"ort-fp32": src}
-    for name, cfg in configs.items():
-        log(f"quantizing digits CNN: {name}")
-        path = work / f"digits.{name}.onnx"
-        quantize(src, cfg, out=path, calib="data:digits-calib" if cfg.needs_calibration else None)
-        variants[name] = path
-    fp32_run = model_call(src)
-    ref = [fp32_run(s) for s in test.samples]
-    rows: dict[str, dict[str, Any]] = {}
-    for name, path in variants.items():
-        m = judged(ref, model_call(path), test.samples, task="classification", labels=test.labels).summary
-        rows[name] = {"size_bytes": size_of(path), "accuracy": m.get("accuracy"),
-                      "accuracy_drop": m.get("accuracy_drop"), "top1_agreement": m.get("top1_agreement")}
-    for batch in (1, 64):
-        feeds = test.batch(batch)
-        lat = interleaved_latency({n: model_call(p) for n, p in variants.items()}, feeds, rounds, per_round_s=0.2)
-        for name, ms in lat.items():
-            rows[name][f"ms_b{batch}"] = ms
-    return {"rows": rows, "test_samples": len(test)}
+        feeds = test.batch(batch, seq) if seq else test.batch(batch)
+        label = f"b{batch}" + (f"_s{seq}" if seq else "")
+        log(f"{name}: timing {label} ({rounds} interleaved rounds)")
+        calls: dict[str, Callable[[Feeds], Any]] = dict(runs)
+        calls["pytorch-eager-fp32"] = source.forward_numpy
+        before = os.getloadavg()
+        lat = interleaved_latency(calls, feeds, rounds, per_round_s=0.3 if batch == 1 else 0.8)
+        after = os.getloadavg()
+        loads.append({"shape": label, "before": [round(x, 2) for x in before], "after": [round(x, 2) for x in after]})
+        for vname, ms in lat.items():
+            rows[vname][f"ms_{label}"] = ms
+    return {"rows": rows, "fp32_size": size_of(src), "shapes": [f"b{b}" + (f"_s{s}" if s else "") for b, s in shapes],
+            "test": {"name": test.name, "n": len(test), "distribution": test.info.get("distribution")},
+            "probes": probe_set.to_dict(), "gates": list(gates), "load_average": loads, "notes": notes}
 
 
 # -- report ------------------------------------------------------------------------------------------------
-def print_minilm(res: dict[str, Any]) -> dict[str, Any]:
+def print_model(title: str, res: dict[str, Any], text: bool) -> dict[str, Any]:
     rows, fp32 = res["rows"], res["rows"]["ort-fp32"]
-    cols = [f"ms_b{b}_s{s}" for b, s in res["shapes"]]
-    # the faster PyTorch eager run (HF "eager" or "sdpa" attention) is the baseline, per shape
-    eager = {c: min(rows["pytorch-eager-fp32"][c], rows["pytorch-eager-fp32-sdpa"][c]) for c in cols}
-    print(f"\nMiniLM (all-MiniLM-L6-v2), {res['test_samples']} held-out sentences, gate "
-          f"{' and '.join(MINILM_GATES)} vs PyTorch FP32; latency ms (× ORT FP32 / × PyTorch eager), {THREADS} threads")
-    head = f"{'variant':26s} {'size':>7s} {'cos mean':>9s} {'cos min':>8s} {'gate':>5s} " + " ".join(
-        f"{c[3:]:>22s}" for c in cols)
+    cols = [f"ms_{s}" for s in res["shapes"]]
+    print(f"\n{title}: held-out {res['test']['name']} (n={res['test']['n']}) and {res['probes']['probes']} probes "
+          f"({', '.join(res['probes']['families'])}); gate {' and '.join(res['gates'])} on both; "
+          f"{THREADS} threads; latency ms (× ORT FP32)")
+    metric = ("cosine_mean", "cosine_min") if text else ("top1_agreement_confident", "top5_agreement")
+    head = (f"{'variant':34s} {'size':>6s} {'held-out ' + '/'.join(m.split('_', 1)[1] for m in metric):>28s} "
+            f"{'probes min':>11s} {'all top-1':>9s} {'gate':>8s} " + " ".join(f"{c[3:]:>17s}" for c in cols))
     print(head)
     print("-" * len(head))
     for name, r in rows.items():
         size = "-" if r["size_bytes"] is None else f"{r['size_bytes'] / res['fp32_size']:.0%}"
-        cells = " ".join(f"{r[c]:7.2f} ({fp32[c] / r[c]:4.2f}×/{eager[c] / r[c]:5.2f}×)" for c in cols)
-        print(f"{name:26s} {size:>7s} {r['cosine_mean']:9.5f} {r['cosine_min']:8.5f} "
-              f"{'pass' if r['gate'] else 'FAIL':>5s} {cells}")
-    key = "ms_b1_s32"
-    passing = {n: r for n, r in rows.items() if r["gate"] and r["size_bytes"] is not None
-               and not n.startswith(("ort-fp32", "optimum"))}
+        h, p = r.get("held_out", {}), r.get("probes", {})
+        held = " / ".join(f"{h[m]:.4f}" if m in h else "-" for m in metric)
+        pmin = p.get("cosine_min") if text else p.get("top1_agreement_confident")
+        gate = "-" if name.startswith("pytorch") else ("pass" if r["clear"] else "marginal" if r["passed"] else "FAIL")
+        cells = " ".join(f"{r[c]:7.3f} ({fp32[c] / r[c]:5.2f}×)" if c in r else f"{'-':>17s}" for c in cols)
+        print(f"{name:34s} {size:>6s} {held:>28s} {pmin if pmin is None else f'{pmin:.4f}':>11} "
+              f"{h.get('top1_agreement', float('nan')):9.4f} {gate:>8s} {cells}")
+    for name, r in rows.items():
+        for part in ("held_out", "probes"):
+            st = r.get(part, {}).get("stats", {})
+            worst = st.get("cosine_min" if text else "top1_agreement_confident", {}).get("worst_sample")
+            if worst and not r.get(part, {}).get("passed", True):
+                print(f"  {name} {part} worst: {worst}")
     summary: dict[str, Any] = {}
-    if passing:
-        # the best ONNX file (edgeship quantize, run by ONNX Runtime), and the best on any runtime
-        # edgeship builds for this CPU (OpenVINO IR from edgeship convert included)
-        for label, pool in (("onnx", {n: r for n, r in passing.items() if not n.startswith("openvino")}),
-                            ("any", passing)):
-            if not pool:
-                continue
-            name = min(pool, key=lambda n: pool[n][key])
-            best = pool[name]
-            summary[label] = {"best": name, "x_ort_fp32": fp32[key] / best[key], "x_eager": eager[key] / best[key],
-                              "size_pct": best["size_bytes"] / res["fp32_size"] * 100}
-            what = "ONNX Runtime variant" if label == "onnx" else "variant on any runtime"
-            print(f"\nbest passing {what} at batch 1, seq 32: {name}: {summary[label]['x_ort_fp32']:.2f}× ORT FP32 "
-                  f"(target ≥ 2.0), {summary[label]['x_eager']:.2f}× PyTorch eager (target ≥ 5), "
-                  f"{summary[label]['size_pct']:.1f}% of the FP32 size (target ≤ 30%)")
-        print(f"load average while timing: {res.get('load_average')}")
-        opt = rows.get("optimum-avx512_vnni")
-        if opt is not None and "onnx" in summary:
-            best = rows[summary["onnx"]["best"]]
-            summary["vs_optimum"] = {"cos_min": (best["cosine_min"], opt["cosine_min"]),
-                                     "ms": (best[key], opt[key])}
-            print(f"vs Optimum avx512_vnni preset (both in ONNX Runtime): worst-case cosine {best['cosine_min']:.4f} "
-                  f"vs {opt['cosine_min']:.4f}, latency {best[key]:.2f} vs {opt[key]:.2f} ms "
-                  f"({opt[key] / best[key]:.2f}× Optimum's speed)")
-    else:
-        print("\nno quantized variant passed the gate")
+    passing = {n: r for n, r in rows.items() if r["passed"] and r["size_bytes"] and n != "ort-fp32"}
+    for c in cols:
+        if not passing:
+            break
+        best = min(passing, key=lambda n: passing[n][c])
+        b = passing[best]
+        summary[c] = {"best": best, "x_ort_fp32": fp32[c] / b[c], "size_pct": 100 * b["size_bytes"] / res["fp32_size"]}
+        print(f"best passing at {c[3:]}: {best}: {summary[c]['x_ort_fp32']:.2f}× ORT FP32 at "
+              f"{summary[c]['size_pct']:.0f}% of the FP32 size")
+    if not passing:
+        print("no variant but FP32 passes on the held-out data and the probes")
+    print(f"load average (1/5/15 min) before and after each timing: {res['load_average']}")
     return summary
 
 
-def print_digits(res: dict[str, Any]) -> dict[str, Any]:
-    rows, fp32 = res["rows"], res["rows"]["ort-fp32"]
-    print(f"\ndigits CNN, {res['test_samples']} held-out digits; latency ms (× ORT FP32)")
-    head = f"{'variant':22s} {'size':>7s} {'top-1 %':>8s} {'drop pts':>9s} {'agree':>7s} {'b1':>15s} {'b64':>15s}"
-    print(head)
-    print("-" * len(head))
-    for name, r in rows.items():
-        print(f"{name:22s} {r['size_bytes'] / fp32['size_bytes']:7.0%} {r['accuracy']:8.2f} {r['accuracy_drop']:9.2f} "
-              f"{r['top1_agreement']:7.3f} {r['ms_b1']:7.3f} ({fp32['ms_b1'] / r['ms_b1']:4.2f}×) "
-              f"{r['ms_b64']:7.3f} ({fp32['ms_b64'] / r['ms_b64']:4.2f}×)")
-    drop = rows["int8-static"]["accuracy_drop"]
-    print(f"\ndigits INT8 static: top-1 {rows['int8-static']['accuracy']:.2f}% vs FP32 {fp32['accuracy']:.2f}% "
-          f"(drop {drop:.2f} points; target ≤ 0.3)")
-    return {"int8_static_drop": drop}
+def cpu_line() -> str:
+    from edgeship.targets.cpu import cpu_info, openvino_capabilities
+
+    info = cpu_info()
+    names = info.to_dict()["instructions"]
+    return (f"CPU: {info.model}; {os.cpu_count()} cores; instructions: {', '.join(names)}; "
+            f"OpenVINO CPU capabilities: {', '.join(openvino_capabilities() or ('-',))}")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="MiniLM at batch 1 × seq 32 only, shorter mixed search")
+    ap.add_argument("--quick", action="store_true", help="shorter mixed searches, fewer timing rounds")
+    ap.add_argument("--only", choices=("minilm", "efficientnet"), help="one model only")
     ap.add_argument("--work", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "edgeship-bench-quant"),
                     help="folder for the exported and quantized models (the exports are reused)")
     ap.add_argument("--rounds", type=int, default=None, help="interleaved timing rounds (default 7, quick 5)")
-    ap.add_argument("--skip-digits", action="store_true")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     rounds = args.rounds or (5 if args.quick else 7)
     t0 = time.perf_counter()
-    minilm = bench_minilm(work, args.quick, rounds)
-    summary = {"minilm": print_minilm(minilm)}
-    digits = None
-    if not args.skip_digits:
-        digits = bench_digits(work, rounds)
-        summary["digits"] = print_digits(digits)
-    print(f"\n(total {time.perf_counter() - t0:.0f} s; models in {work})")
+    print(cpu_line())
+    results: dict[str, Any] = {"cpu": cpu_line()}
+    summary: dict[str, Any] = {}
+    if args.only in (None, "minilm"):
+        results["minilm"] = bench_model("minilm", "zoo:minilm", work, args.quick, rounds, text=True)
+        summary["minilm"] = print_model("MiniLM (all-MiniLM-L6-v2)", results["minilm"], text=True)
+    if args.only in (None, "efficientnet"):
+        results["efficientnet"] = bench_model("efficientnet-lite0", "zoo:efficientnet-lite0", work, args.quick,
+                                              rounds, text=False)
+        summary["efficientnet"] = print_model("EfficientNet-Lite0", results["efficientnet"], text=False)
+    print(f"\n{cpu_line()}\n(total {time.perf_counter() - t0:.0f} s; models in {work})")
     if args.json:
-        Path(args.json).write_text(json.dumps({"minilm": minilm, "digits": digits, "summary": summary}, indent=1,
-                                              default=str))
+        Path(args.json).write_text(json.dumps({**results, "summary": summary}, indent=1, default=str))
     return 0
 
 

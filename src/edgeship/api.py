@@ -22,15 +22,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # for annotations only: importing these here would make ``import edgeship.api`` heavy
     from edgeship.bench.harness import BenchConfig
+    from edgeship.bench.regression import Comparison
     from edgeship.check.comparator import CheckConfig, CheckResult
-    from edgeship.compress.distill.config import DistillConfig
     from edgeship.compress.common import CompressResult
+    from edgeship.compress.distill.config import DistillConfig
     from edgeship.compress.prune.config import PruneConfig
     from edgeship.compress.qat.config import QatConfig
     from edgeship.compress.quantize.configs import QuantConfig
     from edgeship.core.artifact import IOSpec, Model
     from edgeship.core.data import Dataset
     from edgeship.export.config import ExportConfig
+    from edgeship.pipeline.executors import ExecutorConfig
     from edgeship.pipeline.recipe import OptimizeRecipe
     from edgeship.ship.agent import AgentConfig
     from edgeship.ship.outcome import Outcome
@@ -76,13 +78,25 @@ def bench(model: Any, data: str | Path | Dataset | None = None, config: BenchCon
     return impl(model, data, config, **options)
 
 
+def bench_compare(baseline: str | Path | list[dict[str, Any]] | dict[str, Any], results: list[dict[str, Any]],
+                  max_slowdown: float | str = 0.05, *, allow_different_system: bool = False) -> list[Comparison]:
+    """The regression gate: each result against the baseline (a file ``edgeship bench --json`` wrote, or
+    its records) by a statistical test; returns :class:`~edgeship.bench.regression.Comparison` per model."""
+    from edgeship.bench.regression import compare_all, load_baseline, parse_slowdown
+
+    base = load_baseline(str(baseline)) if isinstance(baseline, str | Path) else baseline
+    return compare_all(base, results, parse_slowdown(max_slowdown), allow_different_system=allow_different_system)
+
+
 def quantize(model: str | Path | Model, config: QuantConfig, out: str | Path | None = None,
              calib: str | Path | Dataset | None = None, eval_data: str | Path | Dataset | None = None,
-             progress: Callable[[str], None] | None = None) -> Model:
-    """Quantize an ONNX model with a typed config (``Fp16Config``, ``Int8StaticConfig``, ``MixedConfig``, ...)."""
+             progress: Callable[[str], None] | None = None,
+             verify_data: str | Path | Dataset | None = None) -> Model:
+    """Quantize an ONNX model with a typed config (``Fp16Config``, ``Int8StaticConfig``, ``MixedConfig``, ...);
+    ``eval_data`` is what a search selects on, ``verify_data`` what its choice must also pass."""
     from edgeship.compress.quantize.api import quantize as impl
 
-    return impl(model, config, out=out, calib=calib, eval_data=eval_data, progress=progress)
+    return impl(model, config, out=out, calib=calib, eval_data=eval_data, progress=progress, verify_data=verify_data)
 
 
 def compress(source: str | Path | TorchSource, config: PruneConfig | DistillConfig | QatConfig,
@@ -129,11 +143,13 @@ def convert(model: str | Path | TorchSource | Model, target: str, out: str | Pat
     return impl(model, target, out, precision, calib, exporter=exporter, **options)
 
 
-def optimize(recipe: OptimizeRecipe | str | Path | dict[str, Any]) -> dict[str, Any]:
-    """Run an optimize recipe (variants × targets); returns the report (also written as report.json)."""
+def optimize(recipe: OptimizeRecipe | str | Path | dict[str, Any], executor: ExecutorConfig | None = None,
+             ) -> dict[str, Any]:
+    """Run an optimize recipe (variants × targets); returns the report (also written as report.json).
+    ``executor`` runs its independent jobs: local processes by default, or a Ray cluster."""
     from edgeship.pipeline.optimize import optimize as impl
 
-    return impl(recipe)
+    return impl(recipe, executor)
 
 
 def load_data(spec: str | Path | Dataset, io: IOSpec, **kwargs: Any) -> Dataset:
@@ -157,6 +173,8 @@ class TargetInfo:
     why_not: str
     note: str
     extra: str
+    # per precision, the instruction sets of this CPU its arithmetic runs on (targets that run here)
+    instructions: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "precisions": list(self.precisions), "takes": list(self.takes)}
@@ -176,11 +194,15 @@ def target(name: str) -> TargetInfo:
     """One target by name (an unknown name is a BadInput listing the known ones)."""
     from edgeship.targets.base import get_target
 
+    from edgeship.targets.cpu import cpu_info
+
     t = get_target(name)
     avail = t.availability()
+    # every target that runs on this machine runs on its CPU (no accelerator is reachable from here)
+    instructions = {p: cpu_info().describe(p) for p in t.precisions} if avail.runs_here else {}
     return TargetInfo(t.name, avail.installed, avail.runs_here, tuple(t.precisions),
                       tuple("PyTorch source" if f == "torch" else f for f in t.formats), t.output_format,
-                      avail.why, getattr(t, "note", ""), t.extra)
+                      avail.why, getattr(t, "note", ""), t.extra, instructions)
 
 
 def targets() -> list[TargetInfo]:

@@ -58,7 +58,8 @@ def test_classifier_metrics_follow_the_task_and_labels():
     res = judge(ref, swapped, precision="int8", task="classification", labels=labels)
     assert res.summary["top1_agreement"] == pytest.approx(0.9)
     assert res.summary["accuracy_drop"] == pytest.approx(10.0)
-    assert res.status == "fail"  # the default classifier gate asks for 99% agreement
+    assert res.summary["top1_agreement_confident"] == pytest.approx(0.9)  # one-hot logits: every row is confident
+    assert res.status == "fail"  # a confident row flips, and 10 points of accuracy are lost
     emb = judge(ref, swapped, precision="int8", task="embedding")
     assert "top1_agreement" not in emb.summary
 
@@ -80,3 +81,71 @@ def test_the_tolerance_table_is_data():
     table = yaml.safe_load(TOLERANCES_FILE.read_text())
     assert tuple(table["precision"]["fp32"]) == PRECISION_GATES["fp32"]
     assert set(table["task"]) == set(TASK_GATES)
+
+
+def test_every_verdict_carries_its_n_interval_and_worst_sample():
+    rng = np.random.default_rng(3)
+    ref = [{"emb": rng.standard_normal((1, 16)).astype(np.float32)} for _ in range(40)]
+    cand = [{"emb": o["emb"] + rng.standard_normal((1, 16)).astype(np.float32) * 0.05} for o in ref]
+    cand[7] = {"emb": ref[7]["emb"] + rng.standard_normal((1, 16)).astype(np.float32) * 0.6}  # the worst one
+    ids = [f"sentence {i}" for i in range(40)]
+    res = judge(ref, cand, ["cosine_mean>=0.9", "cosine_min>=0.5"], sample_ids=ids)
+    assert res.rows == 40 and res.stats["cosine_mean"]["n"] == 40
+    lo, hi = res.stats["cosine_mean"]["ci95"]
+    assert lo < res.summary["cosine_mean"] < hi and hi - lo < 0.05
+    assert res.stats["cosine_min"]["worst_sample"] == "sentence 7"
+    # the same data always gives the same interval (a seeded bootstrap)
+    assert judge(ref, cand, [], sample_ids=ids).stats["cosine_mean"]["ci95"] == [lo, hi]
+    assert res.clear_pass and not res.marginal
+
+
+def test_a_gate_met_by_less_than_its_noise_margin_is_marginal():
+    rng = np.random.default_rng(4)
+    ref = [{"emb": rng.standard_normal((1, 16)).astype(np.float32)} for _ in range(30)]
+    cand = [{"emb": o["emb"] + rng.standard_normal((1, 16)).astype(np.float32) * s}
+            for o, s in zip(ref, np.linspace(0.01, 0.3, 30))]
+    base = judge(ref, cand, [])
+    worst = base.summary["cosine_min"]
+    gap = base.stats["cosine_min"]["noise_margin"]  # the worst row's distance to the second-worst
+    assert gap > 0
+    tight = judge(ref, cand, [f"cosine_min>={worst - gap / 4}"])
+    assert tight.passed and tight.marginal == [f"cosine_min>={worst - gap / 4:g}"] and not tight.clear_pass
+    assert "marginal" in tight.why
+    roomy = judge(ref, cand, [f"cosine_min>={worst - 4 * gap}"])
+    assert roomy.clear_pass
+    assert judge(ref, cand, [f"cosine_min>={worst + gap}"]).marginal == []  # a failure is not marginal
+
+
+def test_classifier_gate_judges_confident_rows_and_top5_not_near_ties():
+    rng = np.random.default_rng(5)
+    n = 60
+    ref = rng.standard_normal((n, 20)).astype(np.float32)
+    confident = np.arange(n) % 3 != 0
+    ref[confident, 0] += 6.0  # class 0 leads clearly on two rows in three
+    top2 = np.argsort(ref[~confident], axis=1)[:, -2:]
+    ref[~confident, top2[:, 1]] = ref[~confident, top2[:, 0]] + 1e-3  # near-ties on the others
+    cand = ref.copy()
+    swap = np.flatnonzero(~confident)
+    for i in swap:  # bf16-like: every near-tie flips
+        a, b = np.argsort(cand[i])[-2:]
+        cand[i, a], cand[i, b] = cand[i, b], cand[i, a]
+    refs = [{"logits": r[None]} for r in ref]
+    res = judge(refs, [{"logits": c[None]} for c in cand], precision="int8", task="classification")
+    assert res.gates == ["top1_agreement_confident>=0.99", "top5_agreement>=0.99"]
+    assert res.summary["top1_agreement"] == pytest.approx(2 / 3) and res.summary["top1_agreement_confident"] == 1.0
+    assert res.summary["top5_agreement"] == 1.0 and res.passed
+    assert res.stats["top1_agreement_confident"]["n"] == int(confident.sum())
+    lo = res.stats["top1_agreement_confident"]["ci95"][0]
+    assert 0.9 < lo < 1.0  # 40 of 40 agree: the Wilson interval does not claim certainty
+    # the old gate is still there, and rejects near-tie flips
+    assert not judge(refs, [{"logits": c[None]} for c in cand], ["top1_agreement>=0.99"]).passed
+    # a flip where the reference was sure fails the default gate and names that sample
+    bad = cand.copy()
+    sure = int(np.flatnonzero(confident)[3])
+    bad[sure, 0] = -10.0
+    res = judge(refs, [{"logits": c[None]} for c in bad], precision="int8", task="classification",
+                sample_ids=[f"crop {i}" for i in range(n)])
+    assert not res.passed and res.stats["top1_agreement_confident"]["worst_sample"] == f"crop {sure}"
+    # with labels, the accuracy drop joins the defaults
+    labels = np.zeros(n, dtype=np.int64)
+    assert "accuracy_drop<=1" in judge(refs, refs, precision="int8", task="classification", labels=labels).gates

@@ -3,17 +3,15 @@ test, loopback servers that are always stopped."""
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
+from ship_helpers import Release, agent_config, golden_for, publish
 
-from edgeship.ship.agent import Agent, AgentConfig
-from edgeship.ship.publish import publish_model
+from edgeship.ship.agent import Agent
 from edgeship.ship.repository import RepoConfig, ShipRepository, init_repo
 from edgeship.ship.serve import StaticServer, serve_repository
 from models.tiny import tiny_onnx
@@ -24,25 +22,6 @@ ROOT = Path(__file__).resolve().parents[2]
 for folder in (ROOT / "examples", ROOT / "benchmarks"):
     if str(folder) not in sys.path:
         sys.path.append(str(folder))
-
-
-@dataclasses.dataclass(frozen=True)
-class Release:
-    model: Path
-    golden: Path
-    sha256: str
-
-
-def _golden_for(model: Path, out: Path, reference: Path | None = None, n: int = 4) -> Path:
-    """Golden inputs and the outputs of ``reference`` (default: the model itself) run in ORT."""
-    from edgeship.core.golden import save_golden
-    from edgeship.targets.onnxruntime.runner import OrtRunner
-
-    rng = np.random.default_rng(42)
-    inputs = [{"x": rng.standard_normal((1, 16)).astype(np.float32)} for _ in range(n)]
-    with OrtRunner(reference or model) as runner:
-        outputs = [runner.infer(feeds) for feeds in inputs]
-    return save_golden(out, inputs, outputs)
 
 
 @pytest.fixture(scope="session")
@@ -56,12 +35,12 @@ def releases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Release]:
         d = root / name
         d.mkdir()
         m = tiny_onnx(d / "model.onnx", seed=seed)
-        out[name] = Release(m, _golden_for(m, d / "golden.npz"), file_sha256(m))
+        out[name] = Release(m, golden_for(m, d / "golden.npz"), file_sha256(m))
     d = root / "bad"
     d.mkdir()
     m = tiny_onnx(d / "model.onnx", seed=2)
     # Golden outputs of another model: this release loads and runs but fails its accuracy gate.
-    out["bad"] = Release(m, _golden_for(m, d / "golden.npz", reference=out["v1"].model), file_sha256(m))
+    out["bad"] = Release(m, golden_for(m, d / "golden.npz", reference=out["v1"].model), file_sha256(m))
     d = root / "truncated"
     d.mkdir()
     data = out["v2"].model.read_bytes()
@@ -69,12 +48,6 @@ def releases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Release]:
     shutil.copy(out["v2"].golden, d / "golden.npz")
     out["truncated"] = Release(d / "model.onnx", d / "golden.npz", file_sha256(d / "model.onnx"))
     return out
-
-
-def publish(repo: ShipRepository, rel: Release, version: str, channel: str = "stable", **kw: object) -> dict:
-    kw.setdefault("latency_budget_ms", 200.0)
-    kw.setdefault("gates", ["cosine_min>=0.999"])
-    return publish_model(repo, rel.model, rel.golden, channel, version, name="tiny", **kw)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -90,14 +63,6 @@ def server(repo: ShipRepository) -> Iterator[StaticServer]:
         yield s
 
 
-def agent_config(repo: ShipRepository, url: str, slot_dir: Path, **kw: object) -> AgentConfig:
-    base = {"repo_url": url, "root": str(repo.metadata_dir / "1.root.json"), "slot_dir": str(slot_dir),
-            "device_id": "dev-1", "runtimes": ("onnxruntime-cpu",), "deadline_s": 30.0, "socket_timeout_s": 5.0,
-            "healthcheck_timeout_s": 60.0}
-    base.update(kw)
-    return AgentConfig(**base)  # type: ignore[arg-type]
-
-
 @pytest.fixture
 def device(repo: ShipRepository, server: StaticServer, tmp_path: Path) -> Agent:
     """An agent that already runs v1 (first update done)."""
@@ -110,7 +75,7 @@ def device(repo: ShipRepository, server: StaticServer, tmp_path: Path) -> Agent:
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[object]:
     """One PostgreSQL server for the session (started on first use, stopped at the end)."""
-    from pg import PostgresServer
+    from pg_server import PostgresServer
 
     server = PostgresServer().start()
     yield server

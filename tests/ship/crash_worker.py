@@ -39,6 +39,14 @@ def _fill(folder: Path) -> None:
             pass
 
 
+def _remount_ro(mountpoint: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if subprocess.run(["mount", "-o", "remount,ro", mountpoint], capture_output=True).returncode == 0:
+            return
+        time.sleep(0.0005)
+
+
 def run_agent(config: dict[str, Any], kill_step: str | None = None, delay_s: float = 0.0,
               fault: str | None = None, mountpoint: str = "", trace: str = "") -> None:
     from edgeship.ship.agent import Agent, AgentConfig
@@ -49,14 +57,17 @@ def run_agent(config: dict[str, Any], kill_step: str | None = None, delay_s: flo
 
     def on_step(step: str) -> None:
         seen.append((time.monotonic(), step))
-        if kill_step is None or step in PART_OF.get(kill_step, ()) and state["armed"]:
+        if kill_step is None or (step in PART_OF.get(kill_step, ()) and state["armed"]):
             return
         if step == kill_step and not state["armed"]:
             state["armed"] = True
             if fault == "full":
                 _fill(Path(mountpoint))
             elif fault == "readonly":
-                subprocess.run(["mount", "-o", "remount,ro", mountpoint], check=True)
+                # The kernel refuses while a file is open for writing (a download, a copy): keep
+                # trying, so the disk turns read-only the moment that file is closed.
+                threading.Thread(target=_remount_ro, args=(mountpoint,), daemon=True).start()
+                time.sleep(0.005)
             else:
                 threading.Timer(delay_s, _die).start()
         elif state["armed"] and step != kill_step and fault is None:

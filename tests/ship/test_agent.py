@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ship_helpers import agent_config, publish
 
-from conftest import agent_config, publish
 from edgeship.core.artifact import file_sha256
 from edgeship.core.errors import BadInput
 from edgeship.ship.agent import Agent, AgentConfig, active_model, record_crash

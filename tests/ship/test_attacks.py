@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from ship_faults import fault_server
+from ship_helpers import agent_config, publish
 
-from conftest import agent_config, publish
 from edgeship.core.artifact import file_sha256
 from edgeship.ship.agent import Agent, active_model
 from edgeship.ship.repository import RepoConfig, _write_metadata, init_repo

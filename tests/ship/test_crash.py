@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ship_helpers import publish
 
-from conftest import publish
 from edgeship.core.artifact import file_sha256
 from edgeship.ship.agent import active_model
 from edgeship.ship.slots import SlotDir

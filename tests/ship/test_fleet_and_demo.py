@@ -1,4 +1,4 @@
-"""A small fleet through the full scenario (the 200-device run is benchmarks/fleet_simulation.py),
+"""A small fleet through the full scenario (the 1,000-device run is benchmarks/fleet_simulation.py),
 and the demo's publish-and-update step."""
 
 from __future__ import annotations
@@ -10,22 +10,26 @@ import pytest
 from ship_demo import publish_and_update
 
 from edgeship.core.artifact import file_sha256
-from fleet_simulation import simulate
+from fleet_simulation import passed, simulate
 
 
 @pytest.mark.slow
-def test_small_fleet_rollout_with_faults_and_a_bad_release(tmp_path):
+def test_small_fleet_rolls_out_a_healthy_release_and_halts_a_slow_one(tmp_path, postgres):
     lines: list[str] = []
-    r = simulate(tmp_path / "fleet", devices=16, fault_rate=0.2, poll_s=1.0, timeout_s=150, workers=2,
-                 say=lines.append)
+    r = simulate(tmp_path / "fleet", devices=16, fault_rate=0.25, stages=(25, 50, 100), poll_s=1.0, telemetry_s=2.0,
+                 per_report=10, timeout_s=240, workers=2, db=postgres.new_database(), healthy_rollout=True,
+                 min_reports=2, say=lines.append)
     assert r["without_working_model"] == 0, r["broken"]
     assert sum(r["working_model"].values()) == 16
-    assert r["v2_rollout"]["status"] == "complete"
-    assert r["v3_rollout"]["status"] == "halted" and r["v3_rollout"]["failed"] >= 1
-    assert r["v3_rollout"]["halted_at_percent"] < 100
-    assert r["working_model"].get("v2", 0) == 16  # v3 never stayed anywhere
+    assert r["v2_rollout"]["status"] == "complete", r["v2_rollout"]
+    slow = r["regressing_rollout"]
+    assert passed(r), slow
+    assert slow["status"] == "halted" and slow["halted_at_stage"] == 0 and slow["gate"] == "latency_regression"
+    assert 0.2 < slow["value"] < 0.45 and slow["devices_named"]
+    assert r["working_model"].get("v2", 0) == 16  # the slow release stayed nowhere
     injected = r["faults"]["injected"]
     assert injected.get("network-drop", 0) > 0 and injected.get("crash", 0) > 0
+    assert r["telemetry"]["drifted_devices_found"] == r["telemetry"]["drifted_devices_injected"]
     assert any("halted" in line for line in lines)
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from ship_helpers import agent_config, golden_for
 
-from conftest import _golden_for, agent_config
 from edgeship.core.errors import BadInput
 from edgeship.ship.agent import Agent, active_model
 from edgeship.ship.publish import publish_model
@@ -28,7 +28,7 @@ def _external(folder: Path, seed: int) -> tuple[Path, Path]:
     model = folder / "model.onnx"
     onnx.save(proto, str(model), save_as_external_data=True, all_tensors_to_one_file=True,
               location="model.onnx.data", size_threshold=0)
-    golden = _golden_for(single, folder / "golden.npz")
+    golden = golden_for(single, folder / "golden.npz")
     single.unlink()
     return model, golden
 
@@ -88,7 +88,7 @@ def test_openvino_ir_release_runs_on_the_device(tmp_path):
     src = tiny_onnx(tmp_path / "tiny.onnx", seed=0)
     (tmp_path / "ir").mkdir()
     ir = get_target("openvino").convert(Model.open(src), tmp_path / "ir" / "tiny.xml")
-    golden = _golden_for(src, tmp_path / "golden.npz")
+    golden = golden_for(src, tmp_path / "golden.npz")
     repo = init_repo(tmp_path / "repo", RepoConfig())
     rel = publish_model(repo, ir.path, golden, "stable", "1.0.0", name="tiny-ov", runtime="openvino-cpu",
                         gates=["cosine_min>=0.999"])

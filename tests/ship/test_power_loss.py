@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import queue
 import random
 import shutil
 import subprocess
@@ -22,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ship_helpers import agent_config, publish
 
-from conftest import agent_config, publish
 from edgeship.core.artifact import file_sha256
 from edgeship.ship.agent import Agent, active_model
 from edgeship.ship.slots import SlotDir
@@ -38,7 +39,8 @@ LANES = 2  # devices updated at once (the machine has 2 cores)
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory, releases):
     """A repository with v1 and v2, its server, a device image that runs v1, and a forkserver."""
-    from conftest import RepoConfig, init_repo, serve_repository
+    from edgeship.ship.repository import RepoConfig, init_repo
+    from edgeship.ship.serve import serve_repository
 
     root = tmp_path_factory.mktemp("power")
     repo = init_repo(root / "repo", RepoConfig())
@@ -47,6 +49,8 @@ def fleet(tmp_path_factory, releases):
     image = root / "image"
     config = agent_config(repo, server.url, image, device_id="power-1", probation_cycles=1)
     assert Agent(config).run_once().kind == "updated"
+    assert Agent(config).run_once().kind == "up_to_date"  # v1's probation is over: a settled device
+    assert SlotDir(image).active()["probation"] is False
     publish(repo, releases["v2"], "2.0.0")
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(["crash_worker", "edgeship.ship.agent", "edgeship.ship.fetcher",
@@ -80,7 +84,7 @@ def serving(slot: Path) -> str:
     sha = file_sha256(model)
     assert sha == act["sha256"]
     with OrtRunner(model) as runner:
-        assert np.isfinite(runner.infer({"x": np.ones((1, 16), np.float32)})["y"]).all()
+        assert all(np.isfinite(v).all() for v in runner.infer({"x": np.ones((1, 16), np.float32)}).values())
     return sha
 
 
@@ -141,10 +145,19 @@ def test_sigkill_at_random_points_of_every_step(fleet):
     windows = _windows(fleet)
     rng = random.Random(18)
     plan = [(step, rng.uniform(0, windows[step])) for step in STEPS for _ in range(POINTS)]
-    lanes = [fleet["root"] / f"lane{i}" for i in range(LANES)]
+    lanes: queue.Queue[Path] = queue.Queue()
+    for i in range(LANES):
+        lanes.put(fleet["root"] / f"lane{i}")
+
+    def trial(job: tuple[str, float]) -> list[str]:
+        lane = lanes.get()  # a device folder no other trial is using
+        try:
+            return _trial(fleet, lane, *job)
+        finally:
+            lanes.put(lane)
+
     with ThreadPoolExecutor(LANES) as pool:
-        results = list(pool.map(lambda job: _trial(fleet, lanes[job[0] % LANES], *job[1]),
-                                enumerate(plan)))
+        results = list(pool.map(trial, plan))
     problems = [p for r in results for p in r]
     assert not problems, f"{len(problems)} problems in {len(plan)} power cuts: {problems[:10]}"
 

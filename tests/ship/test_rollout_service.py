@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
+from ship_helpers import agent_config, publish
 
-from conftest import agent_config, publish
 from edgeship.core.artifact import file_sha256
 from edgeship.core.errors import BadInput
 from edgeship.ship.agent import Agent, active_model

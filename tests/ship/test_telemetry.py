@@ -8,9 +8,9 @@ import json
 
 import numpy as np
 import pytest
+from ship_helpers import agent_config
 from telemetry_fakes import aggregate, report
 
-from conftest import agent_config
 from edgeship.ship.agent import Agent
 from edgeship.ship.rollout.client import RolloutClient
 from edgeship.ship.rollout.service import RolloutServer

@@ -90,8 +90,9 @@ def test_each_gate_halts_the_rollout_naming_itself_and_the_devices(store, gates,
     assert halted["status"] == "halted" and halted["stage"] == 0, halted
     assert halted["halt"]["gates"] == gates and halted["halt"]["gate"] == gates[0]
     assert all(g in halted["reason"] for g in gates)
-    assert set(halted["halt"]["devices"]) == set(canary)  # every canary device misbehaves
-    assert all(d in halted["reason"] for d in canary[:3])
+    # It halts as soon as min_reports (2) devices misbehave, naming those it had judged by then.
+    named = halted["halt"]["devices"]
+    assert set(named) <= set(canary) and len(named) >= 2 and all(d in halted["reason"] for d in named)
     # Halted with rollback (the default): every device is sent back to the old release.
     assert {store.assign(d, "m", "stable", NEW)["target"] for d in ids} == {OLD}
 

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from conftest import publish
+from ship_helpers import publish
 
 
 def _client(*args: str) -> subprocess.CompletedProcess:

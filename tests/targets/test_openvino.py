@@ -97,3 +97,86 @@ def test_failure_after_conversion_is_reported_with_the_per_output_error(digits_s
     assert cand["outputs"]["logits"]["max_abs"] > 1e-3
     own = check(digits_source, [m], data="data:digits-test", runtime="openvino", limit=64)
     assert own.candidates[0].status == "pass"  # its precision's default gates
+
+
+def test_int8_settings_are_searched_per_model_with_a_selector(digits_onnx, out_dir, digits_calib):
+    """With a selector (edgeship optimize builds one from the select split and the gates), NNCF's
+    settings are searched: each candidate really quantized and judged, the one named kept."""
+    pytest.importorskip("nncf")
+    from edgeship.check.selection import int8_selector
+    from edgeship.core.data import load_data
+    from edgeship.targets.base import get_target
+    from edgeship.targets.openvino.converter import search_space
+
+    select = load_data("data:digits-test", digits_onnx.io, limit=96)
+    selector = int8_selector(digits_onnx, select, ["top1_agreement_confident>=0.95", "top5_agreement>=0.99"],
+                             calib=digits_calib)
+    m = get_target("openvino").convert(digits_onnx, out_dir / "digits_ov_int8_searched.xml", precision="int8",
+                                       calib=digits_calib, selector=selector)
+    search = m.facts["nncf"]["search"]
+    labels = [label for label, _ in search_space(OpenVinoTargetConfig(precision="int8"), digits_onnx)]
+    assert [c["label"] for c in search["candidates"]] == labels == ["performance", "mixed-preset",
+                                                                    "performance+bias-correction"]
+    chosen = [c for c in search["candidates"] if c["chosen"]]
+    assert len(chosen) == 1 and chosen[0]["label"] == search["chosen"]
+    for c in search["candidates"]:
+        assert c["selection"]["rows"] == 96 and c["probes"]["rows"] >= 5  # data and probes judged each
+        assert 0.5 < c["selection"]["top1_agreement"] <= 1.0
+    assert chosen[0]["slack"] == max(c["slack"] for c in search["candidates"] if c["passed"] == chosen[0]["passed"])
+    assert m.facts["nncf"]["preset"] == {"performance": "performance", "mixed-preset": "mixed",
+                                         "performance+bias-correction": "performance"}[search["chosen"]]
+    # no selector: the fixed settings, no search
+    plain = convert(digits_onnx, "openvino", out_dir / "digits_ov_int8_plain.xml", precision="int8",
+                    calib=digits_calib)
+    assert "search" not in plain.facts["nncf"]
+
+
+def _masked_mean_encoder(path):
+    """Token ids → embedding table → mean over the positions the mask keeps: padding-invariant."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    table = numpy_helper.from_array(np.random.default_rng(0).standard_normal((50, 8)).astype(np.float32), "table")
+    axes = numpy_helper.from_array(np.array([1], np.int64), "axes")
+    nodes = [helper.make_node("Gather", ["table", "input_ids"], ["emb"]),
+             helper.make_node("Cast", ["attention_mask"], ["maskf"], to=TensorProto.FLOAT),
+             helper.make_node("Unsqueeze", ["maskf", "axes2"], ["mask3"]),
+             helper.make_node("Mul", ["emb", "mask3"], ["kept"]),
+             helper.make_node("ReduceSum", ["kept", "axes"], ["total"], keepdims=0),
+             helper.make_node("ReduceSum", ["maskf", "axes"], ["count"], keepdims=1),
+             helper.make_node("Div", ["total", "count"], ["sentence_embedding"])]
+    graph = helper.make_graph(nodes, "enc", [helper.make_tensor_value_info(n, TensorProto.INT64, ["b", "s"])
+                                             for n in ("input_ids", "attention_mask")],
+                              [helper.make_tensor_value_info("sentence_embedding", TensorProto.FLOAT, ["b", 8])],
+                              [table, axes, numpy_helper.from_array(np.array([2], np.int64), "axes2")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return Model.open(path)
+
+
+def test_static_shapes_and_length_buckets_dispatch(tmp_path, digits_onnx, digits_test, ort_logits):
+    from edgeship.targets.base import runner_for
+
+    # images: one static compiled model per input shape, same numbers as dynamic f32
+    static = convert(digits_onnx, "openvino", tmp_path / "digits_static.xml", static_shapes=True)
+    with runner_for(static) as r:
+        out = r.infer(digits_test[0])["logits"]
+        r.infer({"input": digits_test[0]["input"][:1]})
+        assert len(r._static_sessions) == 2
+    assert np.abs(out - ort_logits).max() <= 1e-4
+    with pytest.raises(BadInput, match="attention mask"):
+        convert(digits_onnx, "openvino", tmp_path / "x.xml", static_shapes=True, length_buckets=(16,))
+    with pytest.raises(BadInput, match="static_shapes"):
+        OpenVinoTargetConfig(length_buckets=(16,))
+    # text: padded to the next bucket, masked out, the answer unchanged; longer inputs run dynamic
+    enc = _masked_mean_encoder(tmp_path / "enc.onnx")
+    ov = convert(enc, "openvino", tmp_path / "enc.xml", static_shapes=True, length_buckets=(4, 8))
+    rng = np.random.default_rng(1)
+    with runner_for(enc) as ref, runner_for(ov) as r:
+        for length in (2, 3, 4, 7, 11):
+            ids = rng.integers(1, 50, (1, length))
+            feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+            np.testing.assert_allclose(r.infer(feeds)["sentence_embedding"], ref.infer(feeds)["sentence_embedding"],
+                                       rtol=1e-5, atol=1e-6)
+        assert sorted(k[0][1][1] for k in r._static_sessions) == [4, 8]  # buckets 4 and 8 only; 11 ran dynamic

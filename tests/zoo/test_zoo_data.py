@@ -20,8 +20,8 @@ def test_sources_are_registered() -> None:
     assert {"images", "digits-calib", "digits-test", "digits-train", "sentences", "docstrings", "synthetic"} <= \
         set(sources)
     assert sources["sentences"].text and sources["docstrings"].text and not sources["digits-train"].text
-    assert sources["images"].splits == ("calib", "test") and sources["images"].default_split == "test"
-    assert sources["sentences"].splits == ("calib", "test") and sources["sentences"].default_split == "test"
+    assert sources["images"].splits == ("calib", "select", "test") and sources["images"].default_split == "test"
+    assert sources["sentences"].splits == ("calib", "select", "test") and sources["sentences"].default_split == "test"
 
 
 def test_every_entry_point_module_registers_what_it_is_named_for() -> None:

@@ -23,19 +23,38 @@ BERT = _io(*((n, "int64", ("batch", "sequence")) for n in ("input_ids", "attenti
 
 @pytest.fixture(scope="module")
 def image_splits() -> dict[str, object]:
-    return {s: load_data(f"data:images:{s}", IMAGE_NCHW) for s in ("calib", "test")}
+    return {s: load_data(f"data:images:{s}", IMAGE_NCHW) for s in ("calib", "select", "test")}
 
 
 def test_images_split_by_photo(image_splits) -> None:
-    calib, test = image_splits["calib"], image_splits["test"]
-    assert set(calib.info["photos"]).isdisjoint(test.info["photos"])
-    assert len(calib.info["photos"]) >= 8 and len(test.info["photos"]) >= 8
-    assert {"coffee", "chelsea"} <= set(test.info["photos"])
-    assert {c.partition("#")[0] for c in test.info["crops"]} == set(test.info["photos"])
-    assert len(calib) + len(test) >= 300
-    # No pixel-identical crop in both parts either.
-    digest = {hashlib.sha256(s["input"].tobytes()).hexdigest() for s in calib}
-    assert not digest & {hashlib.sha256(s["input"].tobytes()).hexdigest() for s in test}
+    calib, select, test = image_splits["calib"], image_splits["select"], image_splits["test"]
+    for a, b in ((calib, select), (calib, test), (select, test)):
+        assert set(a.info["photos"]).isdisjoint(b.info["photos"])
+        # No pixel-identical crop in two parts either.
+        digest = {hashlib.sha256(s["input"].tobytes()).hexdigest() for s in a}
+        assert not digest & {hashlib.sha256(s["input"].tobytes()).hexdigest() for s in b}
+    assert len(calib.info["photos"]) >= 8 and len(select.info["photos"]) >= 6 and len(test.info["photos"]) >= 7
+    assert {"coffee", "chelsea", "motorcycle_left", "motorcycle_right"} <= set(test.info["photos"])  # a stereo pair
+    photos = {c.partition("#")[0] for c in test.info["crops"] if not c.startswith("sign#")}
+    assert photos == set(test.info["photos"])
+    assert len(calib) + len(select) + len(test) >= 350
+
+
+def test_images_have_the_kinds_cameras_send(image_splits) -> None:
+    for ds in image_splits.values():
+        kinds = ds.info["kinds"]
+        counts = ds.info["kind_counts"]
+        assert counts["text"] == zimages.TEXT_IMAGES and counts["close-up"] >= 18 and counts["low-light"] >= 18
+        assert {"outdoor", "text"} <= set(ds.info["subjects"])
+        level = [float((s["input"] + 1).mean() / 2 * 255) for s in ds]
+        dark = [lv for lv, k in zip(level, kinds) if k == "low-light"]
+        assert max(dark) < 60 and np.median(level) > 2 * max(dark) / 1.5  # low light is really dark
+        sides = ds.info["distribution"]
+        assert sides["unit"] == "source pixels per crop side" and sides["n"] == len(ds) and sides["min"] < sides["max"]
+        assert ds.info["brightness"]["p10"] < 30 < ds.info["brightness"]["p90"]
+        assert len(ds.ids) == len(ds) and ds.ids[0].endswith(" centre") and "'" in ds.ids[-1]  # a sign names its text
+    close = [s for s, k in zip(image_splits["test"].samples, image_splits["test"].info["kinds"]) if k == "close-up"]
+    assert len({c["input"].tobytes() for c in close}) == len(close)
 
 
 def test_images_are_varied_crops_in_the_model_range(image_splits) -> None:
@@ -53,10 +72,10 @@ def test_images_are_varied_crops_in_the_model_range(image_splits) -> None:
 
 
 def test_images_are_deterministic(image_splits) -> None:
-    rebuilt = zimages.image_crops.__wrapped__()  # a fresh build, bypassing the per-process cache
-    for split in ("calib", "test"):
+    rebuilt = zimages._crop_table.__wrapped__()  # a fresh build, bypassing the per-process cache
+    for split in ("calib", "select", "test"):
         arrays, ids = zimages.image_crops()[split]
-        assert rebuilt[split][1] == ids
+        assert tuple(r["id"] for r in rebuilt[split][1]) == ids
         np.testing.assert_array_equal(rebuilt[split][0], arrays)
     again = load_data("data:images:test", IMAGE_NCHW)
     assert all(np.array_equal(a["input"], b["input"]) for a, b in zip(again, image_splits["test"]))

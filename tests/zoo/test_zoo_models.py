@@ -121,7 +121,7 @@ def test_efficientnet_source_describes_its_io(efficientnet: TorchSource) -> None
     (spec,) = efficientnet.io.inputs
     assert (spec.name, spec.dtype, spec.shape) == ("input", "float32", ("batch", 3, 224, 224))
     assert efficientnet.output_names == ["logits"] and efficientnet.task == "classification"
-    assert efficientnet.gate == ("top1_agreement>=0.99",)
+    assert efficientnet.gate == ("top1_agreement_confident>=0.99", "top5_agreement>=0.99")
     assert (efficientnet.calib_data, efficientnet.eval_data) == ("data:images:calib", "data:images:test")
     assert not efficientnet.module.training
     assert sum(p.numel() for p in efficientnet.module.parameters()) == 4_652_008

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import os
@@ -29,23 +30,46 @@ def _short(text: str) -> bool:
     return len(text.split()) <= 3
 
 
-def test_sentences_are_many_real_disjoint_and_include_short_ones() -> None:
-    splits = zsentences.sentence_splits()
-    calib, test = splits["calib"], splits["test"]
-    assert len(calib) + len(test) >= 300
-    assert len(set(calib)) == len(calib) and len(set(test)) == len(test) and not set(calib) & set(test)
-    for texts in (calib, test):
-        short = [t for t in texts if _short(t)]
-        assert len(short) >= 10 and any(len(t.split()) == 1 for t in short)
-        assert all(t[0].isupper() and t[-1] in ".?!" for t in texts)
-        assert all(any(c.isalpha() for c in t) and "_" not in t and ">>>" not in t for t in texts)
-    assert sum(len(t.split()) >= 8 for t in test) > 50  # plenty of full-length sentences too
+def test_sentences_are_disjoint_splits_of_every_kind_users_send() -> None:
+    table = zsentences.sentence_table()
+    assert tuple(table) == ("calib", "select", "test")
+    folded = {split: {zsentences.fold(t) for _, t in rows} for split, rows in table.items()}
+    for split, rows in table.items():
+        assert len(folded[split]) == len(rows) == sum(zsentences.SENTENCE_KINDS.values())
+        kinds = collections.Counter(k for k, _ in rows)
+        assert kinds == collections.Counter(zsentences.SENTENCE_KINDS)
+        texts = [t for _, t in rows]
+        assert sum(_short(t) for t in texts) >= 100 and sum(len(t.split()) == 1 for t in texts) >= 40
+        assert sum(len(t.split()) >= 8 for t in texts) > 50 and max(len(t.split()) for t in texts) >= 40
+        assert any("?" in t for k, t in rows if k == "question") and any("_" in t for k, t in rows if k == "code")
+        assert any(any(ord(c) > 0x2E80 for c in t) for k, t in rows if k in ("name", "place"))  # CJK scripts too
+        assert any(any(c.isdigit() for c in t) for k, t in rows if k == "number")
+        # the first texts already have the mix: a --limit still sees short and long ones
+        head = [k for k, _ in rows[:30]]
+        assert {"statement", "reply", "word", "question"} <= set(head)
+    for a, b in (("calib", "select"), ("calib", "test"), ("select", "test")):
+        assert not folded[a] & folded[b]
+
+
+def test_templated_kinds_split_by_template() -> None:
+    """A question's wording (its template) is in one split only: a test question is never a
+    calibration question with other names filled in."""
+    for kind in ("question", "chat", "product"):
+        where: dict[str, set[str]] = {}
+        texts = {split: {t for k, t in rows if k == kind} for split, rows in zsentences.sentence_table().items()}
+        for group, text in zsentences.KIND_TEXTS[kind]():
+            text = " ".join(text.split())
+            for split, have in texts.items():
+                if text in have:
+                    where.setdefault(group, set()).add(split)
+        assert len(where) >= 6 and all(len(splits) == 1 for splits in where.values())
+        assert len(set().union(*where.values())) == 3
 
 
 def test_sentences_do_not_depend_on_the_hash_seed() -> None:
     code = ("import hashlib, json; from edgeship.zoo.sentences import sentence_splits; "
             "print(hashlib.sha256(json.dumps(sentence_splits()).encode()).hexdigest())")
-    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "TZ": "Pacific/Kiritimati"}  # and not on the time zone
     other = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     mine = hashlib.sha256(json.dumps(zsentences.sentence_splits()).encode()).hexdigest()
     assert other.stdout.strip() == mine
@@ -60,15 +84,20 @@ def test_sentences_are_tokenised_alone_at_natural_length(sentences_test) -> None
     ds = sentences_test
     assert ds.info["texts"] == list(zsentences.sentence_splits()["test"]) and len(ds) == len(ds.info["texts"])
     lengths = []
-    for sample, text in zip(ds, ds.info["texts"]):
+    for sample in ds:
         ids = sample["input_ids"]
         assert ids.dtype == np.int64 and ids.shape[0] == 1 and set(sample) == set(BERT.input_names)
         assert ids[0, 0] == 101 and ids[0, -1] == 102  # [CLS] ... [SEP], no padding after it
         assert sample["attention_mask"].all() and not sample["token_type_ids"].any()
         lengths.append(ids.shape[1])
-        if _short(text):
-            assert ids.shape[1] <= 8
-    assert min(lengths) <= 6 and max(lengths) >= 25  # one-word sentences: [CLS] word(s) . [SEP]
+    for kind, n in zip(ds.info["kinds"], lengths):
+        if kind == "short-doc":
+            assert n <= 12  # 1-3 words
+    assert min(lengths) == 3 and max(lengths) >= 100  # one-token words: [CLS] word [SEP]; manual paragraphs
+    dist = ds.info["distribution"]
+    assert dist["unit"] == "tokens" and dist["n"] == len(ds) and dist["min"] == 3 and dist["max"] == max(lengths)
+    assert sum(dist["histogram"].values()) == len(ds) and dist["histogram"]["1-4"] >= 20
+    assert len(ds.ids) == len(ds) and ds.ids[0].startswith("#0 ") and ds.info["kinds"][0] in ds.ids[0]
     from edgeship.zoo.minilm import tokenizer
 
     text = ds.info["texts"][0]

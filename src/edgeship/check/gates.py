@@ -4,7 +4,8 @@ Default gates depend on the candidate's precision (never one 1e-5 for everything
 ``tolerances.yaml`` beside this file): FP32 must match the reference to 1e-4 relative, FP16 to 1e-2,
 and lossy precisions (INT8, INT4, mixed)
 are judged by task metrics — the model's own gate when it has one (MiniLM: cosine mean/min), else
-cosine and top-1 agreement.
+the task's: cosine for embeddings, and for classifiers top-1 agreement where the reference is
+confident plus top-5 containment everywhere (and the accuracy drop when the data has labels).
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from pathlib import Path
 from typing import Any
 
-from edgeship.check.metrics import HIGHER_IS_BETTER
+from edgeship.check.metrics import HIGHER_IS_BETTER, TOLERANCES_FILE, tolerance_table  # noqa: F401 (re-exported)
 from edgeship.core.errors import BadInput
 
 _OPS = {
@@ -26,18 +26,17 @@ _OPS = {
 }
 _GATE_RE = re.compile(r"^\s*([a-z0-9_]+)\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*$")
 
-TOLERANCES_FILE = Path(__file__).with_name("tolerances.yaml")
 
 
-def _load_tolerances() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
-    import yaml
+def _load_tolerances() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    table = tolerance_table()
+    return ({k: tuple(v) for k, v in table["precision"].items()}, {k: tuple(v) for k, v in table["task"].items()},
+            {k: tuple(v) for k, v in table.get("when_labelled", {}).items()})
 
-    table = yaml.safe_load(TOLERANCES_FILE.read_text())
-    return ({k: tuple(v) for k, v in table["precision"].items()}, {k: tuple(v) for k, v in table["task"].items()})
 
-
-# The one tolerance table (check/tolerances.yaml): gates by precision, and by task for lossy precisions.
-PRECISION_GATES, TASK_GATES = _load_tolerances()
+# The one tolerance table (check/tolerances.yaml): gates by precision, and by task for lossy
+# precisions (with more when the data has labels).
+PRECISION_GATES, TASK_GATES, LABELLED_GATES = _load_tolerances()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,12 +95,15 @@ def parse_gates(texts: list[str] | tuple[str, ...] | None) -> list[Gate]:
     return gates
 
 
-def default_gates(precision: str, task: str = "other", model_gates: tuple[str, ...] = ()) -> list[Gate]:
+def default_gates(precision: str, task: str = "other", model_gates: tuple[str, ...] = (),
+                  labelled: bool = False) -> list[Gate]:
     """Gates for a candidate of ``precision``: numeric tolerance for float precisions, the model's
-    (or the task's) gate for lossy ones."""
+    (or the task's, with its ``when_labelled`` gates when the data has labels) for lossy ones."""
     if precision in PRECISION_GATES:
         return parse_gates(PRECISION_GATES[precision])
-    return parse_gates(model_gates or TASK_GATES.get(task, TASK_GATES["other"]))
+    if model_gates:
+        return parse_gates(model_gates)
+    return parse_gates(TASK_GATES.get(task, TASK_GATES["other"]) + (LABELLED_GATES.get(task, ()) if labelled else ()))
 
 
 def evaluate_gates(gates: list[Gate], metrics: dict[str, Any]) -> tuple[bool, str]:
@@ -112,3 +114,35 @@ def evaluate_gates(gates: list[Gate], metrics: dict[str, Any]) -> tuple[bool, st
     passed = all(ok for ok, _ in results)
     why = "; ".join(w for ok, w in sorted(results, key=lambda r: r[0]))
     return passed, why or "no gates"
+
+
+def tightened(gates: list[Gate] | list[str] | tuple[str, ...], margin: float) -> list[Gate]:
+    """The gates with ``margin`` of their allowed error held in reserve, for a search to select with.
+
+    Bounded higher-is-better metrics (cosine, agreement ≤ 1; accuracy ≤ 100) move toward their
+    ideal: cosine_min>=0.98 with margin 0.25 becomes >=0.985. Lower-is-better ones shrink toward 0:
+    accuracy_drop<=0.5 becomes <=0.375. Unbounded ones (snr_db) grow by the margin.
+    """
+    out = []
+    for g in (g if isinstance(g, Gate) else Gate.parse(g) for g in gates):
+        if HIGHER_IS_BETTER.get(g.metric, True):
+            ideal = 100.0 if g.metric in ("accuracy", "ref_accuracy") else (1.0 if g.value <= 1.0 else None)
+            value = g.value + margin * (ideal - g.value) if ideal is not None else g.value + margin * abs(g.value)
+        else:
+            value = g.value * (1.0 - margin)
+        out.append(Gate(g.metric, g.op, value))
+    return out
+
+
+def slack(gates: list[Gate], metrics: dict[str, Any]) -> float:
+    """The worst normalised distance of ``metrics`` to a gate (positive: every gate passes with room;
+    -inf when a gated metric was not measured)."""
+    worst = float("inf")
+    for g in gates:
+        v = metrics.get(g.metric)
+        if v is None:
+            return -float("inf")
+        scale = max(abs(1.0 - g.value), 1e-6) if g.value <= 1 else max(abs(g.value), 1e-6)
+        d = (v - g.value) if HIGHER_IS_BETTER.get(g.metric, True) else (g.value - v)
+        worst = min(worst, d / scale)
+    return worst

@@ -13,11 +13,22 @@ the reference is a golden .npz (from --save-golden), a PyTorch source (zoo:NAME,
 run eagerly, or a model file; candidates run on their own runtimes.
 
 metrics per output: max_abs, mean_abs, rel_err_max (max_abs / max|ref|), cosine_mean, cosine_min (per
-sample row), snr_db, top1_agreement (classifiers), accuracy / accuracy_drop (points) when data has labels.
+sample row), snr_db; classifiers: top1_agreement, top1_agreement_confident (rows where the reference's
+top-1 softmax beats its top-2 by more than 0.1), top5_agreement; accuracy / accuracy_drop (points) when
+the data has labels. Every figure carries its n; a mean its 95% interval; a worst case names its sample.
+A gate met by less than its noise margin is reported as marginal.
 
 default gates by precision: fp32 rel_err_max<=1e-4 and cosine_min>=0.99999; fp16 rel_err_max<=1e-2 and
 cosine_min>=0.999; int8/int4/mixed: the model's task gate (MiniLM cosine_mean>=0.995, cosine_min>=0.98;
-classifiers top1_agreement>=0.99). The tightest tolerance that would have passed is printed.
+classifiers top1_agreement_confident>=0.99 and top5_agreement>=0.99, plus accuracy_drop<=1 with labels;
+the former classifier gate is --gate top1_agreement>=0.99). The tightest tolerance that would have
+passed is printed.
+
+stress probes: besides the data, every check runs probes built from the model's inputs and task
+(shortest and longest texts, special tokens only, repeated tokens; constant, very dark, very bright,
+noisy and colour-cast images; inputs at the edges of the calibration range), judged by the same gates
+(--probe-gate to change them). A candidate passes only when the data and the probes both pass
+(--probes report to show them without gating, --no-probes to skip them).
 
 examples:
   edgeship check zoo:digits-cnn digits.onnx --data data:digits-test
@@ -39,6 +50,11 @@ def register(sub: Any) -> None:
     add_data_args(p)
     p.add_argument("--gate", action="append", default=[], metavar="EXPR",
                    help="e.g. cosine_min>=0.98 or accuracy_drop<=0.5 (repeatable; replaces the defaults)")
+    p.add_argument("--probe-gate", action="append", default=[], metavar="EXPR",
+                   help="gate for the stress probes (repeatable; default: the same gates as the data)")
+    p.add_argument("--probes", choices=("gate", "report"), default="gate",
+                   help="gate: a candidate must pass the probes too (default); report: show them only")
+    p.add_argument("--no-probes", action="store_true", help="do not run the stress probes")
     p.add_argument("--runtime", default=None, help="runtime for the candidates (default: by file format)")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: usable cores)")
     p.add_argument("--save-golden", metavar="NPZ", help="save the inputs and reference outputs as a golden .npz")
@@ -53,7 +69,9 @@ def run(args: argparse.Namespace) -> int:
     from edgeship.core.data import parse_shapes
 
     config = CheckConfig(gates=tuple(args.gate), shapes=parse_shapes(args.shape), limit=args.limit,
-                         runtime=args.runtime, threads=args.threads, trust_pickle=args.trust_pickle)
+                         runtime=args.runtime, threads=args.threads, trust_pickle=args.trust_pickle,
+                         probes=not args.no_probes, probe_gates=tuple(args.probe_gate),
+                         probes_gated=args.probes == "gate")
     result = api.check(args.reference, args.candidates, args.data, config, progress=not args.json)
     if args.save_golden:
         result.save_golden(args.save_golden, {"reference": result.reference, "data": result.data})
@@ -84,12 +102,23 @@ def print_check(result: Any) -> None:
         for name, m in cand.outputs.items():
             table.add_row(name, *[_fmt(m.get(c)) for c in shown])
         console.print(table)
+        for line in verdict_lines(cand):
+            console.print(f"  {line}")
         if cand.tightest:
             console.print(f"  tightest passing tolerance: {', '.join(cand.tightest)}")
         if cand.first_divergence:
             d = cand.first_divergence
             console.print(f"  error first appears at tensor {d['tensor']!r} (node {d['node']!r}, {d['op_type']}): "
                           f"cosine_min {d['cosine_min']:.6f}, rel_err_max {d['rel_err_max']:.3g}")
+
+
+def verdict_lines(cand: Any) -> list[str]:
+    """The held-out worst case beside the probes' worst case, each with its n, interval and sample
+    (the same lines as the optimize report's)."""
+    from edgeship.report.writers import verdict_stats
+
+    return verdict_stats({"metrics": cand.summary, "stats": cand.stats, "n": cand.rows, "probes": cand.probes,
+                          "gate": {"marginal": cand.marginal + (cand.probes or {}).get("marginal", [])}})
 
 
 def _fmt(v: Any) -> str:

@@ -43,8 +43,10 @@ def with_status(fn: Callable[[Callable[[str], None]], T], quiet: bool, label: st
     the result; silent when ``quiet`` (``--json``) or stderr is not a terminal."""
     from rich.console import Console
 
+    from edgeship.core.progress import is_quiet
+
     err = Console(stderr=True)
-    if quiet or not err.is_terminal:
+    if quiet or is_quiet() or not err.is_terminal:
         return fn(lambda msg: None)
     with err.status(label) as status:
         return fn(lambda msg: status.update(msg))

@@ -114,14 +114,17 @@ def run_targets(args: argparse.Namespace) -> int:
         return 0
     from rich.table import Table
 
-    table = Table(title="edgeship targets")
+    from edgeship.targets.cpu import cpu_info
+
+    table = Table(title=f"edgeship targets (CPU: {cpu_info().model})")
     for col in ("target", "installed", "runs here"):
         table.add_column(col, no_wrap=True)
-    for col in ("precisions", "takes", "why not"):
+    for col in ("precisions", "takes", "instructions here", "why not"):
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(r["target"], "yes" if r["installed"] else "no", "yes" if r["runs_here"] else "no",
-                      ", ".join(r["precisions"]), ", ".join(r["takes"]), r["why_not"] or "")
+                      ", ".join(r["precisions"]), ", ".join(r["takes"]),
+                      "; ".join(f"{p}: {i}" for p, i in r["instructions"].items()), r["why_not"] or "")
     from edgeship.cli.common import console as stdout_console
 
     stdout_console().print(table)

@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "per target, check against golden outputs on the target runtime, benchmark, ship.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"edgeship {__version__}")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="show what the libraries edgeship drives print (banners, their progress bars, notes)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for mod_name in COMMAND_MODULES:
         try:
@@ -59,7 +61,19 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         mod.register(sub)
+    _add_quiet(sub)
     return parser
+
+
+def _add_quiet(sub: argparse._SubParsersAction) -> None:
+    """``--quiet`` on every command (and sub-command) that has none of its own: no progress or status
+    lines on stderr; results (tables, ``--json``) still print."""
+    for parser in sub.choices.values():
+        if "--quiet" not in parser._option_string_actions:
+            parser.add_argument("--quiet", action="store_true", help="no progress bars or status lines")
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _add_quiet(action)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -67,9 +81,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    from edgeship.core.logs import configure
+
+    configure(verbose=bool(getattr(args, "verbose", False)))  # before any back-end is imported
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from edgeship.core import progress
+
+    was_quiet = progress.is_quiet()
+    progress.set_quiet(was_quiet or bool(getattr(args, "quiet", False)))
     try:
         return int(args.func(args) or 0)
     except EdgeshipError as exc:
@@ -89,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"edgeship: internal error: {type(exc).__name__}: {exc} (set EDGESHIP_DEBUG=1 for the traceback)",
               file=sys.stderr)
         return 3
+    finally:
+        progress.set_quiet(was_quiet)
 
 
 def _stdout_closed() -> bool:

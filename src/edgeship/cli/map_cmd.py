@@ -30,12 +30,14 @@ would keep it from loading, or a gate failed · 2 bad input
 """
 
 
+DESCRIPTION = ("Map a model's operators onto a target's units: placement, partitions, hand-off costs, the nodes "
+               "that cause splits with a suggestion each, and pre-flight problems.")
+
+
 def register(sub: Any) -> None:
-    p = sub.add_parser("map", help="where each op runs on a target's NPU/GPU/CPU, the splits and a pre-flight",
-                       description="Map a model's operators onto a target's units: placement, partitions, "
-                                   "hand-off costs, the nodes that cause splits with a suggestion each, and "
-                                   "pre-flight problems.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser("map", description=DESCRIPTION, epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       help="where each op runs on a target's NPU/GPU/CPU, the splits and a pre-flight")
     p.add_argument("model", nargs="?", help="an ONNX or .tflite file, or a PyTorch source (zoo:NAME, net.py:factory)")
     p.add_argument("--target", "-t", metavar="NAME", help="a map target (see --list-targets)")
     p.add_argument("--list-targets", action="store_true", help="list the map targets with their units and rules")

@@ -10,13 +10,19 @@ steps: export to ONNX (FP32) → golden outputs on held-out data (PyTorch eager 
 build each variant → convert per target → check against the golden outputs on the target runtime →
 benchmark → report. The run folder keeps the recipe, every file, each step's record and the reports:
 report.json (for tools), report.md and report.html. Re-running reuses the steps whose inputs did not change
-(and that the same edgeship code and library versions made).
+(and that the same edgeship code and library versions made), so a killed sweep resumes where it stopped.
+
+jobs: builds, conversions and checks are independent jobs, run in parallel worker processes (as many
+as the usable cores; --workers N) or on a Ray cluster (--executor ray --address HOST:PORT, with the
+edgeship[ray] extra, edgeship on every node and the run folder on a filesystem they share). Benchmarks,
+and builds that time candidates (mixed), run alone: nothing else runs on their machine meanwhile.
 
 examples:
   edgeship optimize --model zoo:digits-cnn --data data:digits-test --out runs/digits
   edgeship optimize --model zoo:minilm --data data:sentences --seq 32 --out runs/minilm
   edgeship optimize recipe.yaml
   edgeship optimize --model net.py:build --data inputs.npz --gate 'cosine_min>=0.99'
+  edgeship optimize recipe.yaml --executor ray --address 127.0.0.1:6379
 
 exit codes: 0 a variant passed its gate on every target · 1 no variant passed on some target · 2 bad input
 """
@@ -40,7 +46,26 @@ def register(sub: Any) -> None:
     p.add_argument("--seq", type=int, help="benchmark sequence length for text models (default 32)")
     p.add_argument("--threads", type=int, help="intra-op threads (default: usable cores)")
     p.add_argument("--limit", type=int, help="use at most N held-out samples")
+    p.add_argument("--map", metavar="TARGETS",
+                   help="also map the ONNX rows on these map targets, e.g. edgetpu,qnn-htp (edgeship map "
+                        "--list-targets); each target's own map is always made")
+    p.add_argument("--max-partitions", type=int, metavar="N",
+                   help="map gate: a row whose map has more partitions fails")
+    p.add_argument("--require-full-offload", action="store_true",
+                   help="map gate: a row fails unless its map puts every node on the first unit")
+    p.add_argument("--max-fallback-nodes", type=int, metavar="N", help="map gate: a row fails above N fallback nodes")
     p.add_argument("--trust-pickle", action="store_true", help="allow pickle checkpoints (runs their code)")
+    p.add_argument("--task", metavar="TASK",
+                   help="a Hugging Face folder's task, an Optimum task name such as image-classification or "
+                        "feature-extraction (default: what its config.json's architecture says)")
+    p.add_argument("--shape", action="append", default=None, metavar="NAME:D0,D1,...",
+                   help="fix an ONNX source's symbolic input dims (-1, named), e.g. input:1,3,224,224 (repeatable)")
+    p.add_argument("--executor", choices=("local", "sequential", "ray"), default="local",
+                   help="where the independent jobs run: local processes, parallel where the cores allow (default), "
+                        "one after another in this process, or a Ray cluster (needs --address; edgeship[ray])")
+    p.add_argument("--address", default=None, metavar="HOST:PORT", help="the Ray head's address (--executor ray)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="jobs at once (default: usable cores; on Ray, the cluster's CPUs)")
     p.add_argument("--json", action="store_true", help="print the report JSON")
     p.set_defaults(func=run)
 
@@ -52,7 +77,8 @@ def build_recipe(args: argparse.Namespace) -> Any:
     base: dict[str, Any] = OptimizeRecipe.load(args.recipe).to_dict() if args.recipe else {}
     base.pop("kind", None)
     flags = {"model": args.model, "data": args.data, "calib": args.calib, "out": args.out, "batch": args.batch,
-             "seq": args.seq, "threads": args.threads, "limit": args.limit}
+             "seq": args.seq, "threads": args.threads, "limit": args.limit, "task": args.task,
+             "max_partitions": args.max_partitions, "max_fallback_nodes": args.max_fallback_nodes}
     base.update({k: v for k, v in flags.items() if v is not None})
     if args.variants:
         base["variants"] = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -60,8 +86,16 @@ def build_recipe(args: argparse.Namespace) -> Any:
         base["targets"] = [t.strip() for t in args.targets.split(",") if t.strip()]
     if args.gate:
         base["gates"] = args.gate
+    if args.shape:
+        from edgeship.core.data import parse_shapes
+
+        base["shapes"] = {k: list(v) for k, v in parse_shapes(args.shape).items()}
     if args.trust_pickle:
         base["trust_pickle"] = True
+    if args.map:
+        base["hardware_map"] = [t.strip() for t in args.map.split(",") if t.strip()]
+    if args.require_full_offload:
+        base["require_full_offload"] = True
     if not base.get("model"):
         raise UsageError("give a recipe file or --model (for example: edgeship optimize --model zoo:digits-cnn)")
     return OptimizeRecipe.from_dict(base)
@@ -69,9 +103,11 @@ def build_recipe(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     from edgeship import api
+    from edgeship.pipeline.executors import ExecutorConfig
     from edgeship.pipeline.optimize import exit_code
 
-    report = api.optimize(build_recipe(args))
+    executor = ExecutorConfig(executor=args.executor, address=args.address, workers=args.workers)
+    report = api.optimize(build_recipe(args), executor)
     if args.json:
         from edgeship.cli.common import print_json
 
@@ -92,6 +128,9 @@ def print_summary(report: dict[str, Any]) -> None:
     for row in table_rows(report):
         table.add_row(*row)
     console.print(table)
+    for target, a in report.get("recommendation", {}).items():
+        console.print(f"{target}: " + (f"ship [bold]{a['variant']}[/]: " if a["ship"] else "nothing to ship: ")
+                      + a["why"], highlight=False)
     for w in report.get("warnings", []):
         console.print(f"[yellow]warning: {w}[/]")
     run_dir = report["run_dir"]

@@ -15,8 +15,9 @@ Quantize an ONNX model. Methods:
   int8-static   INT8 QDQ with activation ranges calibrated on --calib (minmax, entropy, percentile)
   int4-weight   4-bit (or --bits 8) block-wise weights (MatMulNBits), embedding table as 4-bit Gather
   mixed         accuracy-aware: tries int8 variants, ranks nodes by sensitivity and keeps the fewest,
-                most sensitive ones in FP32 until --gate passes on held-out data (--eval, else a part
-                of --calib kept out of calibration) with --margin to spare, within --time-budget
+                most sensitive ones in FP32 until --gate passes on held-out data (--eval, else the
+                calibration source's select split, else a part of --calib kept out of calibration) and
+                on stress probes, with --margin to spare, within --time-budget; --verify DATA must pass too
 
 The output's sidecar (OUT.onnx.edgeship.json) records the config, the nodes kept in FP32 and, for
 mixed, why each was kept (its sensitivity), what it costs (size, latency) and the gate verdict.
@@ -62,7 +63,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--method", choices=_method_names(), default=None, help="quantization method (or --config)")
     p.add_argument("--config", metavar="FILE", help="a quantization config (YAML/JSON with kind); flags override it")
     p.add_argument("--calib", metavar="DATA", help="calibration data: data:NAME[:SPLIT], an .npz, a folder of .npy")
-    p.add_argument("--eval", metavar="DATA", help="mixed: held-out data to select on (default: part of --calib)")
+    p.add_argument("--eval", metavar="DATA", help="mixed: held-out data to select on (default: the calibration "
+                   "source's select split, e.g. data:sentences:select, else part of --calib)")
+    p.add_argument("--verify", metavar="DATA", help="mixed: held-out data, disjoint from both, that the choice must "
+                   "also pass with the stress probes (e.g. data:sentences:test)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="use at most N calibration samples")
     p.add_argument("--shape", action="append", default=[], metavar="NAME:D0,D1,...",
                    help="fix an input's shape for data:synthetic (repeatable)")
@@ -101,9 +105,10 @@ def run(args: argparse.Namespace) -> int:
     shapes = parse_shapes(args.shape)
     calib = load_data(args.calib, src.io, shapes=shapes, limit=args.limit) if args.calib else None
     eval_data = load_data(args.eval, src.io, shapes=shapes) if args.eval else None
+    verify = load_data(args.verify, src.io, shapes=shapes) if args.verify else None
     try:
         model = with_status(lambda say: api.quantize(src, config, out=args.output, calib=calib, eval_data=eval_data,
-                                                     progress=say), args.json, "quantizing")
+                                                     progress=say, verify_data=verify), args.json, "quantizing")
     except GateFailed as exc:
         failed = getattr(exc, "model", None)
         if failed is not None:

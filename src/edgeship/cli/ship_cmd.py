@@ -91,6 +91,9 @@ def register(sub: Any) -> None:
     q.add_argument("--gate", action="append", default=[], help="health-check gate (repeatable)")
     q.add_argument("--latency-budget-ms", type=float, default=None)
     q.add_argument("--min-agent-version", default=None)
+    q.add_argument("--requires", action="append", default=[], metavar="NAME=VALUE",
+                   help="what the device needs, e.g. tensorrt=10.3 or gpu=sm_89 (a TensorRT engine: read here "
+                        "when not given)")
     q.add_argument("--rollout", metavar="URL", help="also start a staged rollout on this rollout service")
     q.add_argument("--token-file", type=Path, metavar="FILE", help="the rollout service's admin token")
     q.add_argument("--stages", default="1,10,50,100", help="rollout stages in percent")
@@ -209,6 +212,7 @@ def run_init(args: argparse.Namespace) -> int:
 
 
 def run_publish(args: argparse.Namespace) -> int:
+    from edgeship.ship.requirements import parse_requirements
     from edgeship.ship.rollout.config import RolloutPlan, parse_stages
     from edgeship.ship.verbs import publish_release
 
@@ -218,7 +222,8 @@ def run_publish(args: argparse.Namespace) -> int:
     releases = publish_release(args.repo, args.source, args.channel, args.version, golden=args.golden,
                                name=args.name, runtime=args.runtime, precision=args.precision,
                                gates=args.gate or None, latency_budget_ms=args.latency_budget_ms,
-                               min_agent_version=args.min_agent_version, rollout=plan)
+                               min_agent_version=args.min_agent_version, rollout=plan,
+                               device_requirements=parse_requirements(args.requires))
     lines = [f"published {r['name']} {r['version']} on {r['channel']}: {r['target']} ({r['runtime']}, "
              f"{r['precision']}, sha256 {r['sha256'][:12]})" + (f", rollout {r['rollout']}" if "rollout" in r else "")
              for r in releases]

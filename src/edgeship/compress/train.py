@@ -437,7 +437,9 @@ class _progress:
         self._prog: Any = None
 
     def __enter__(self) -> Callable[[int, float | None], None]:
-        if self.quiet:
+        from edgeship.core.progress import is_quiet
+
+        if self.quiet or is_quiet():
             return lambda n, loss: None
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn

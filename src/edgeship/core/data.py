@@ -7,8 +7,11 @@ alone) live side by side. ``labels`` (one per row, in sample order) enable task 
 Where data comes from:
 - ``data:NAME[:SPLIT]`` — a registered source (``data:images:calib``, ``data:sentences:test``,
   ``data:digits-test``, ``data:synthetic``); sources are fitted to the model's inputs;
-- ``FILE.npz`` — arrays named like the model's inputs, first axis = samples, optional ``labels``;
-- a folder of ``NAME.npy`` files, the same layout.
+- ``FILE.npz`` — arrays named like the model's inputs, optional ``labels``: one feed set at the
+  model's own ranks (scalars included), or samples on an extra leading axis (or one per batch row),
+  decided per input by comparing ranks (:mod:`edgeship.core.feeds`);
+- a folder of ``NAME.npy`` files, the same layout; a folder of ``.npz`` files, one feed set per call
+  of a stateful model, with ``carry.json`` naming the state carried from one call to the next.
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ class Dataset:
     # that know how (a tokenizer re-tokenising at a fixed length) provide it.
     fixed_batch: Callable[[int, int | None], Feeds] | None = None
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # what each sample is, one short line per sample ("#3 reply: 'ok'", "coffee#5 close-up"): how
+    # a check names the sample behind a worst case; None for anonymous data (named by index)
+    ids: list[str] | None = None
+    # a stateful model's calls: input name -> the output of the previous call it takes (carry.json)
+    carry: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -50,7 +58,13 @@ class Dataset:
     def head(self, n: int) -> Dataset:
         rows = sum(next(iter(s.values())).shape[0] for s in self.samples[:n])
         labels = None if self.labels is None else self.labels[:rows]
-        return dataclasses.replace(self, samples=self.samples[:n], labels=labels)
+        ids = None if self.ids is None else self.ids[:n]
+        return dataclasses.replace(self, samples=self.samples[:n], labels=labels, ids=ids)
+
+    def sample_ids(self) -> list[str]:
+        """One name per sample: the source's ids, else ``#index``."""
+        return list(self.ids) if self.ids is not None and len(self.ids) == len(self.samples) else \
+            [f"#{i}" for i in range(len(self.samples))]
 
     def batch(self, batch: int = 1, seq: int | None = None) -> Feeds:
         """One feed of ``batch`` rows (and sequence length ``seq`` where the source supports it)."""
@@ -102,6 +116,20 @@ def data_sources() -> list[DataSource]:
     return [s for _, s in DATA.items()]
 
 
+def sibling_split(name: str, split: str) -> str | None:
+    """``data:NAME:OTHER`` → ``data:NAME:split`` when that registered source has ``split`` (the
+    selection split beside a calibration split), else None."""
+    if not name.startswith("data:"):
+        return None
+    source_name, _, current = name[5:].partition(":")
+    if source_name not in DATA.names():
+        return None
+    source = DATA.get(source_name)
+    if split not in source.splits or split == (current or source.default_split):
+        return None
+    return f"data:{source_name}:{split}"
+
+
 def parse_shapes(items: list[str] | tuple[str, ...] | None) -> dict[str, tuple[int, ...]]:
     """``["input:1,3,320,320"]`` → ``{"input": (1, 3, 320, 320)}``."""
     out: dict[str, tuple[int, ...]] = {}
@@ -146,46 +174,28 @@ def load_data(spec: str | Path | Dataset, io: IOSpec, shapes: dict[str, tuple[in
 
 
 def _load_files(path: Path, io: IOSpec) -> Dataset:
-    if not path.exists():
-        raise BadInput(f"data {str(path)!r} not found; give an .npz file, a folder of .npy files, or data:NAME")
-    arrays: dict[str, np.ndarray] = {}
-    if path.is_dir():
-        files = sorted(path.glob("*.npy"))
-        if not files:
-            raise BadInput(f"folder {str(path)!r} has no .npy files; name them after the model's inputs")
-        for f in files:
-            arrays[f.stem] = _np_load(f)
-    elif path.suffix == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        except (ValueError, OSError, EOFError) as exc:
-            raise BadInput(f"{str(path)!r} is not a readable .npz file ({exc}); save it with numpy.savez") from None
-    else:
-        raise BadInput(f"data {str(path)!r}: expected an .npz file or a folder of .npy files")
-    labels = arrays.pop("labels", arrays.pop("label", None))
-    names = io.input_names
-    missing = [n for n in names if n not in arrays]
-    if missing:
-        has = ", ".join(sorted(arrays)) or "nothing"
-        raise BadInput(f"data {str(path)!r} lacks input(s) {', '.join(missing)} (has {has}); "
-                       f"name the arrays after the model's inputs: {', '.join(names)}")
-    counts = {n: arrays[n].shape[0] if arrays[n].ndim else 0 for n in names}
-    if len(set(counts.values())) != 1:
-        raise BadInput(f"data {str(path)!r}: inputs have different sample counts {counts}; "
-                       "give each the same first axis")
-    n = next(iter(counts.values()))
-    samples = [{k: arrays[k][i:i + 1] for k in names} for i in range(n)]
-    if labels is not None and len(labels) != n:
-        raise BadInput(f"data {str(path)!r}: {len(labels)} labels for {n} samples")
-    return Dataset(str(path), samples, None if labels is None else np.asarray(labels).reshape(-1))
+    from edgeship.core.feeds import load_feed_files
+
+    return load_feed_files(path, io)
 
 
-def _np_load(f: Path) -> np.ndarray:
-    try:
-        return np.load(f, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise BadInput(f"{str(f)!r} is not a readable .npy file ({exc})") from None
+def run_carrying(samples: list[Feeds], infer: Callable[[Feeds], Feeds],
+                 carry: dict[str, str]) -> tuple[list[Feeds], list[Feeds]]:
+    """Run a stateful model's calls in order, each input named in ``carry`` taking the previous call's
+    output (``{"state": "new_state"}``); returns the inputs as fed and the outputs."""
+    fed: list[Feeds] = []
+    outs: list[Feeds] = []
+    for i, sample in enumerate(samples):
+        feeds = dict(sample)
+        if i and carry:
+            missing = [o for o in carry.values() if o not in outs[-1]]
+            if missing:
+                raise BadInput(f"carry.json names output(s) {', '.join(missing)}; the model's outputs are "
+                               f"{', '.join(outs[-1])}")
+            feeds.update({inp: np.asarray(outs[-1][out]) for inp, out in carry.items()})
+        fed.append(feeds)
+        outs.append(infer(feeds))
+    return fed, outs
 
 
 _KINDS = {"f": "float", "i": "int", "u": "int", "b": "bool"}

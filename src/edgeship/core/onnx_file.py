@@ -13,12 +13,14 @@ if TYPE_CHECKING:
 
 
 def _dims(type_proto: TypeProto) -> tuple[int | str | None, ...]:
+    """A value's dims: sizes, symbolic names, and None for "any size" — a dim with neither, or with a
+    value of -1 (or 0), which other frameworks' exporters (Caffe2, TF2ONNX, Keras) write for it."""
     if not type_proto.tensor_type.HasField("shape"):
         return ()
     out: list[int | str | None] = []
     for d in type_proto.tensor_type.shape.dim:
         if d.HasField("dim_value"):
-            out.append(int(d.dim_value))
+            out.append(int(d.dim_value) if d.dim_value > 0 else None)
         elif d.HasField("dim_param"):
             out.append(d.dim_param)
         else:
@@ -100,6 +102,34 @@ def _check_external_data(model: ModelProto, path: Path) -> None:
         if Path(loc).is_absolute() or not target.is_relative_to(base):
             raise BadInput(f"{str(path)!r}: external data {loc!r} points outside the model's folder; "
                            "refusing to read it")
+
+
+def with_fixed_dims(model: ModelProto, shapes: dict[str, tuple[int, ...] | list[int]]) -> ModelProto:
+    """A copy of ``model`` whose inputs named in ``shapes`` have those sizes (``--shape``): symbolic
+    dims (named, -1, unknown) take the given size; a fixed dim must already be that size."""
+    import onnx
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    inputs = {v.name: v for v in out.graph.input}
+    unknown = sorted(set(shapes) - set(inputs))
+    if unknown:
+        names = ", ".join(io_spec(model).input_names)
+        raise BadInput(f"--shape names {', '.join(unknown)}, not inputs of the model ({names})")
+    for name, dims in shapes.items():
+        value = inputs[name]
+        have = _dims(value.type)
+        if have and len(have) != len(dims):
+            raise BadInput(f"--shape {name}: {len(dims)} dims given, the model's input has {len(have)} "
+                           f"[{','.join('?' if d is None else str(d) for d in have)}]")
+        for axis, (old, new) in enumerate(zip(have or (None,) * len(dims), dims, strict=True)):
+            if isinstance(old, int) and old != int(new):
+                raise BadInput(f"--shape {name}: axis {axis} is fixed to {old} in the model, not {new}")
+        shape = value.type.tensor_type.shape
+        shape.ClearField("dim")
+        for d in dims:
+            shape.dim.add().dim_value = int(d)
+    return out
 
 
 def inspect(path: Path) -> IOSpec:

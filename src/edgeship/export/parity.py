@@ -38,7 +38,7 @@ def parity_data_torch(source: TorchSource, io_spec_: IOSpec, config: ExportConfi
                       data: str | Path | Dataset | None) -> ParityData:
     spec = data if data is not None else source.eval_data
     if spec is not None:
-        ds = load_data(spec, io_spec_, limit=config.parity_samples)
+        ds = load_data(spec, io_spec_, limit=config.parity_samples, tokenizer=source.tokenizer)
         return ParityData(ds.samples, ds.name, ds.labels)
     feeds: list[dict[str, np.ndarray]] = [
         {k: np.asarray(v) for k, v in f.items()} for f in source.extra.get("parity_feeds") or []]

@@ -1,16 +1,18 @@
 """The quantization variants ``edgeship optimize`` builds: one per default method config.
 
 Each builds ``ctx.out`` from the FP32 export with ``quantize``. Methods that calibrate use the
-recipe's calibration data; ``mixed`` selects on a part of that data held out of calibration and
-never on the evaluation data, so the pipeline's own check on the evaluation (golden) data stays an
-independent verdict. A mixed search that cannot meet the gate still yields its closest model: the
+recipe's calibration data; ``mixed`` selects on the calibration source's ``select`` split (or a
+part of the calibration data held out of calibration) and the selection probes, never on the
+evaluation data or the check's probes, so the pipeline's own check on the evaluation (golden) data
+stays an independent verdict. ``int8-dynamic`` is not built for conv-heavy graphs (the reason goes
+in the report). A mixed search that cannot meet the gate still yields its closest model: the
 report then shows it failing, with the reason.
 """
 
 from __future__ import annotations
 
 from edgeship.compress.quantize.api import default_method_configs
-from edgeship.compress.quantize.configs import MixedConfig, QuantConfig
+from edgeship.compress.quantize.configs import Int8DynamicConfig, MixedConfig, QuantConfig
 from edgeship.core.artifact import Model
 from edgeship.pipeline.variants import VariantContext, register_builder, register_variant
 
@@ -22,6 +24,15 @@ def build_quantized(ctx: VariantContext, config: QuantConfig) -> Model:
     from edgeship.compress.quantize.api import quantize
     from edgeship.core.errors import GateFailed
 
+    if isinstance(config, Int8DynamicConfig) and not isinstance(config, MixedConfig):
+        import onnx
+
+        from edgeship.compress.quantize.graph import conv_heavy
+        from edgeship.core.errors import NotApplicable
+
+        why = conv_heavy(onnx.load(str(ctx.fp32.path), load_external_data=False))
+        if why:
+            raise NotApplicable(f"int8-dynamic skipped: {why}")
     calib = ctx.calib() if config.needs_calibration else None
     try:
         return quantize(ctx.fp32, config, out=ctx.out, calib=calib)
@@ -40,4 +51,5 @@ def build_mixed(ctx: VariantContext, config: MixedConfig) -> Model:
 
 
 for _cfg in default_method_configs():
-    register_variant(_cfg.kind, PRECISIONS[_cfg.kind], _cfg, f"edgeship.quantize with {type(_cfg).__name__}()")
+    register_variant(_cfg.kind, PRECISIONS[_cfg.kind], _cfg, f"edgeship.quantize with {type(_cfg).__name__}()",
+                     timed=isinstance(_cfg, MixedConfig))  # the mixed search times its candidates

@@ -8,6 +8,8 @@ calib: data:sentences:calib
 variants: [fp32, fp16, int8-dynamic, int8-static, int4-weight, mixed]   # the default
 targets: [onnxruntime]
 gates: ["cosine_mean>=0.995", "cosine_min>=0.98"]   # for lossy variants (default: the model's)
+hardware_map: [edgetpu, qnn-htp]   # map the ONNX rows on these too (each target's own map is always made)
+max_partitions: 2                  # map gates: a row whose map has more partitions fails
 batch: 1
 seq: 32
 out: runs/minilm
@@ -48,6 +50,14 @@ class OptimizeRecipe(Config):
     # per-variant config overrides, e.g. {"mixed": {"time_budget_s": 60}, "int8-static": {"per_channel": true}}
     variant_options: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     trust_pickle: bool = False
+    task: str | None = None  # a Hugging Face folder's Optimum task (default: what its config.json says)
+    # fixed sizes for symbolic input dims (-1, named): {"input": [1, 3, 224, 224]}, for synthetic data
+    shapes: dict[str, list[int]] = dataclasses.field(default_factory=dict)
+    # hardware map (edgeship map): extra map targets for the ONNX Runtime rows, and gates on each row's map
+    hardware_map: tuple[str, ...] = ()
+    max_partitions: int | None = None
+    require_full_offload: bool = False
+    max_fallback_nodes: int | None = None
 
     def validate(self) -> None:
         if not self.model:
@@ -63,6 +73,14 @@ class OptimizeRecipe(Config):
         from edgeship.check.gates import parse_gates
 
         parse_gates(self.gates)
+        for field in ("max_partitions", "max_fallback_nodes"):
+            if getattr(self, field) is not None and getattr(self, field) < 0:
+                raise BadInput(f"recipe: {field} {getattr(self, field)} must be 0 or more")
+        if self.hardware_map:
+            from edgeship.targets.hwmap.profiles import map_target
+
+            for name in self.hardware_map:
+                map_target(name)  # an unknown name lists the known ones
 
     def run_name(self) -> str:
         base = self.model.removeprefix("zoo:").rstrip("/").split("/")[-1]

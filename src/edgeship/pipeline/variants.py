@@ -47,6 +47,17 @@ class Variant:
     precision: str
     config: ConfigFor = None  # a config, a function of the context making one, or None (the FP32 export)
     description: str = ""
+    timed: bool = False  # its build measures latency (a search by speed): optimize runs it alone
+
+    @property
+    def calibrates(self) -> bool:
+        """Whether building it needs calibration data: a quantizer that calibrates (int8-static, mixed)
+        or a variant whose config is made from the run (pruning, distillation and QAT train on it)."""
+        if self.config is None:
+            return False
+        if not isinstance(self.config, Config):
+            return True
+        return bool(getattr(self.config, "needs_calibration", True))
 
     def config_for(self, ctx: VariantContext) -> Config | None:
         """The config this variant builds in ``ctx``, with the recipe's options for it applied."""
@@ -63,8 +74,9 @@ class Variant:
 VARIANTS: Registry[Variant] = Registry("variant", modules=VARIANT_MODULES)
 
 
-def register_variant(name: str, precision: str, config: ConfigFor, description: str = "") -> Variant:
-    return VARIANTS.add(name, Variant(name, precision, config, description))
+def register_variant(name: str, precision: str, config: ConfigFor, description: str = "",
+                     timed: bool = False) -> Variant:
+    return VARIANTS.add(name, Variant(name, precision, config, description, timed))
 
 
 def register_builder(config_type: type[Config]) -> Callable[[BuildFn], BuildFn]:

@@ -1,9 +1,10 @@
-"""Report writers: ``report.json`` (for tools), ``report.md`` (for reviews) and a self-contained
-``report.html`` (tables and an accuracy-vs-latency plot as inline SVG; no network, no scripts)."""
+"""Report writers: ``report.json`` (for tools; its schema is versioned, ``report/schema.py`` and
+docs/report-schema.md), ``report.md`` (for pull requests: what to ship per target, then a table per
+target) and a self-contained ``report.html`` (``report/html.py``: per-target Pareto plots, latency
+distributions, tables and hardware maps, with Plotly inlined; nothing fetched when opened)."""
 
 from __future__ import annotations
 
-import html
 import math
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ COLUMNS: dict[str, str] = {
     "target": "runtime the variant was checked and timed on",
     "size": "file size on disk (MB) and its ratio to the FP32 ONNX file",
     "p50/p90/p99": "latency percentiles in ms at the stated batch and sequence, in a fresh process",
+    "±95%": "half the 95% confidence interval of the p50, relative to it (the benchmark repeats until ±2% or a cap)",
     "× ORT": "speed-up over ONNX Runtime FP32 (p50 ratio, same run)",
     "× PyTorch": "speed-up over PyTorch eager FP32 (p50 ratio, same run)",
     "cos mean/min": "cosine similarity to the FP32 reference outputs, mean and worst sample",
@@ -42,24 +44,29 @@ def _f(v: Any, fmt: str = ".3f") -> str:
     return format(v, fmt)
 
 
-def table_rows(report: dict[str, Any]) -> list[list[str]]:
+def table_rows(report: dict[str, Any], target: str | None = None) -> list[list[str]]:
+    """The table's rows (the PyTorch baseline first, as the reference); only ``target``'s when given."""
     out = []
     base = report.get("baseline")
     if base and base.get("latency_ms"):
         lat = base["latency_ms"]
         fp32 = next((r for r in report["variants"] if r["id"] == "fp32@onnxruntime" and r.get("latency_ms")), None)
         x_ort = fp32["latency_ms"]["p50"] / lat["p50"] if fp32 else None
-        out.append(["pytorch eager (reference)", base["target"], "fp32", "–", _f(lat["p50"]), _f(lat["p90"]),
+        out.append(["pytorch eager (reference)", base["target"], "fp32", "–", _f(lat["p50"]), "–", _f(lat["p90"]),
                     _f(lat["p99"]), _f(x_ort, ".3g") + ("×" if x_ort else ""), "1.00×", "1 / 1", "–", "–",
                     "reference", ""])
     for r in report["variants"]:
+        if target is not None and r["target"] != target:
+            continue
         m = r.get("metrics", {})
         lat = r.get("latency_ms") or {}
+        ci = (r.get("latency_stats") or {}).get("ci_rel")
         size = "–" if not r.get("size_bytes") else f"{r['size_bytes'] / 1e6:.2f} ({r.get('size_ratio', 1):.0%})"
         cos = "–" if "cosine_mean" not in m else f"{m['cosine_mean']:.5f} / {m['cosine_min']:.5f}"
         acc = "–" if "accuracy" not in m else f"{m['accuracy']:.2f} ({-m.get('accuracy_drop', 0):+.2f})"
         gate = {"pass": "pass", "fail": "FAIL", "not_run": "not run", "error": "error"}.get(r.get("status"), "?")
-        out.append([r["variant"], r["target"], r["precision"], size, _f(lat.get("p50")), _f(lat.get("p90")),
+        out.append([r["variant"], r["target"], r["precision"], size, _f(lat.get("p50")),
+                    "–" if ci is None else f"{ci:.1%}", _f(lat.get("p90")),
                     _f(lat.get("p99")),
                     _f(r.get("speedup_vs_ort_fp32"), ".2f") + ("×" if r.get("speedup_vs_ort_fp32") else ""),
                     _f(r.get("speedup_vs_pytorch"), ".2f") + ("×" if r.get("speedup_vs_pytorch") else ""),
@@ -79,7 +86,7 @@ def header(report: dict[str, Any]) -> list[str]:
     return [*HEADER, "arena B"] if _has_arena(report) else list(HEADER)
 
 
-HEADER = ["variant", "target", "precision", "size MB", "p50 ms", "p90 ms", "p99 ms", "× ORT", "× PyTorch",
+HEADER = ["variant", "target", "precision", "size MB", "p50 ms", "±95%", "p90 ms", "p99 ms", "× ORT", "× PyTorch",
           "cos mean / min", "top-1", "acc (drop)", "gate", "chosen"]
 
 
@@ -92,17 +99,27 @@ def to_markdown(report: dict[str, Any]) -> str:
                  + (f", sequence {b['seq']}" if b.get("seq") else "") + f"; gate for lossy variants: "
                  f"{', '.join(report['gates']) or 'by precision'}.")
     lines += [f"\n> **Warning:** {w}" for w in report.get("warnings", [])]
-    lines += ["", "| " + " | ".join(header(report)) + " |", "|" + "---|" * len(header(report))]
-    lines += ["| " + " | ".join(row) + " |" for row in table_rows(report)]
+    from edgeship.report.summary import recommend, targets
+
+    lines += ["", "## What to ship", ""]
+    for t, a in (report.get("recommendation") or recommend(report)).items():
+        lines.append(f"- **{t}**: " + (f"ship `{a['variant']}`, " if a["ship"] else "nothing to ship: ") + a["why"])
+    for t in targets(report):
+        lines += ["", f"## {t}", "", "| " + " | ".join(header(report)) + " |", "|" + "---|" * len(header(report))]
+        lines += ["| " + " | ".join(row) + " |" for row in table_rows(report, target=t)]
     lines += ["", "## Gate verdicts", ""]
     for r in report["variants"]:
         lines.append(f"- **{r['id']}**: {r['gate']['why'] or r.get('status')}")
+        lines += [f"  - {line}" for line in verdict_stats(r)]
         if r.get("tightest"):
             lines.append(f"  - tightest passing tolerance: {', '.join(r['tightest'])}")
         if r.get("first_divergence"):
             d = r["first_divergence"]
             lines.append(f"  - error first appears at node `{d['node']}` ({d['op_type']}), tensor `{d['tensor']}`: "
                          f"cosine_min {d['cosine_min']:.5f}")
+    maps = hardware_map_lines(report)
+    if maps:
+        lines += ["", "## Hardware map", ""] + [f"- {m}" for m in maps]
     if report.get("skipped"):
         lines += ["", "## Not built", ""] + [f"- {s}" for s in report["skipped"]]
     s = report.get("system", {})
@@ -112,99 +129,59 @@ def to_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _accuracy_axis(report: dict[str, Any]) -> tuple[str, str]:
-    if report.get("task") == "classification":
-        if any("accuracy" in r.get("metrics", {}) for r in report["variants"]):
-            return "accuracy", "accuracy (%)"
-        return "top1_agreement", "top-1 agreement"
-    return "cosine_min", "worst-sample cosine"
+STAT_METRICS = ("cosine_mean", "cosine_min", "top1_agreement_confident", "top5_agreement", "top1_agreement",
+                "accuracy_drop", "rel_err_max")
 
 
-def plot_svg(report: dict[str, Any], width: int = 560, height: int = 320) -> str:
-    """Accuracy (y) against p50 latency (x), one point per variant; passing points are filled."""
-    key, label = _accuracy_axis(report)
-    pts = [(r["latency_ms"]["p50"], r["metrics"][key], r) for r in report["variants"]
-           if r.get("latency_ms") and key in r.get("metrics", {})]
-    if not pts:
-        return "<p>No variant has both a latency and an accuracy figure to plot.</p>"
-    pad_l, pad_r, pad_t, pad_b = 70, 20, 20, 45
-    xs = [p[0] for p in pts]
-    ys = [p[1] for p in pts]
-    x0, x1 = 0.0, max(xs) * 1.15
-    y0, y1 = min(ys), max(ys)
-    if y1 - y0 < 1e-9:
-        y0, y1 = y0 - 0.01 * abs(y0 or 1), y1 + 0.01 * abs(y1 or 1)
-    span = y1 - y0
-    y0, y1 = y0 - 0.1 * span, y1 + 0.1 * span
+def verdict_stats(row: dict[str, Any]) -> list[str]:
+    """The held-out verdict and the probes' beside it: each figure with its n, a mean with its 95%
+    interval, a worst case with the sample that produced it; marginal gates named."""
+    out = []
+    parts = (("held-out", row.get("metrics", {}), row.get("stats", {}), row.get("n"), None),
+             ("probes", (row.get("probes") or {}).get("summary", {}), (row.get("probes") or {}).get("stats", {}),
+              (row.get("probes") or {}).get("rows"), (row.get("probes") or {}).get("status")))
+    for label, summary, stats, n, status in parts:
+        cells = []
+        for metric in STAT_METRICS:
+            if metric not in summary or metric not in stats:
+                continue
+            st = stats[metric]
+            cell = f"{metric} {_f(summary[metric], '.4f')}"
+            if st.get("ci95"):
+                cell += f" [{_f(st['ci95'][0], '.4f')}, {_f(st['ci95'][1], '.4f')}]"
+            if st.get("n") is not None and st.get("n") != n:
+                cell += f" (n={st['n']})"
+            if st.get("worst_sample") and metric in ("cosine_min", "rel_err_max", "top1_agreement_confident"):
+                cell += f" at {st['worst_sample']}"
+            cells.append(cell)
+        if cells:
+            out.append(f"{label} (n={n}{', ' + status if status else ''}): " + "; ".join(cells))
+    if (row.get("gate") or {}).get("marginal"):
+        out.append(f"marginal: {', '.join(row['gate']['marginal'])} met by less than the noise margin")
+    if row.get("chosen_why"):
+        out.append(row["chosen_why"])
+    if row.get("instructions"):
+        out.append(f"runs on {row['instructions']}")
+    return out
 
-    def sx(x: float) -> float:
-        return pad_l + (x - x0) / (x1 - x0) * (width - pad_l - pad_r)
 
-    def sy(y: float) -> float:
-        return height - pad_b - (y - y0) / (y1 - y0) * (height - pad_t - pad_b)
-
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'role="img" aria-label="{label} against latency">',
-             f'<rect x="{pad_l}" y="{pad_t}" width="{width - pad_l - pad_r}" height="{height - pad_t - pad_b}" '
-             'fill="#fafafa" stroke="#999"/>']
-    for i in range(5):
-        yv = y0 + (y1 - y0) * i / 4
-        xv = x0 + (x1 - x0) * i / 4
-        parts.append(f'<text x="{pad_l - 6}" y="{sy(yv) + 4:.1f}" font-size="11" text-anchor="end">{yv:.4g}</text>')
-        parts.append(f'<text x="{sx(xv):.1f}" y="{height - pad_b + 16}" font-size="11" text-anchor="middle">'
-                     f'{xv:.3g}</text>')
-    parts.append(f'<text x="{(width + pad_l) / 2:.0f}" y="{height - 8}" font-size="12" text-anchor="middle">'
-                 'p50 latency (ms)</text>')
-    parts.append(f'<text x="14" y="{(height - pad_b) / 2:.0f}" font-size="12" text-anchor="middle" '
-                 f'transform="rotate(-90 14 {(height - pad_b) / 2:.0f})">{html.escape(label)}</text>')
-    one_target = len({r["target"] for _, _, r in pts}) == 1
-    for x, y, r in pts:
-        ok = r["gate"]["passed"]
-        colour = "#1a7f37" if ok else "#cf222e"
-        parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="{7 if r.get("chosen") else 5}" '
-                     f'fill="{colour if ok else "white"}" stroke="{colour}" stroke-width="2">'
-                     f'<title>{html.escape(r["id"])}: {x:.3f} ms, {label} {y:.5g}</title></circle>')
-        label = r["variant"] if one_target else r["id"]
-        parts.append(f'<text x="{sx(x) + 9:.1f}" y="{sy(y) - 6:.1f}" font-size="11">{html.escape(label)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+def hardware_map_lines(report: dict[str, Any]) -> list[str]:
+    """One line per row and map target (edgeship map): partitions, fallback nodes, what falls back."""
+    out = []
+    for r in report["variants"]:
+        for target, m in (r.get("hardware_map") or {}).items():
+            if "error" in m:
+                out.append(f"{r['id']} on {target}: not mapped ({m['error']})")
+                continue
+            s = m["summary"]
+            falls = ", ".join(f"{x['count']}× {x['op']} → {x['unit'] or 'none'}" for x in m["splits"][:6])
+            gates = f"; gate failed: {'; '.join(m['gates_failed'])}" if m.get("gates_failed") else ""
+            out.append(f"{r['id']} on {target}: {s['partitions']} partition(s), {s['fallback_nodes']} fallback node(s)"
+                       f"{', ' + falls if falls else ''}; {'loads' if s['loads'] else 'does not load'}{gates}")
+    return out
 
 
 def to_html(report: dict[str, Any]) -> str:
-    e = html.escape
-    d = report["data"]
-    b = report.get("bench", {})
-    s = report.get("system", {})
-    head = "".join(f"<th>{e(h)}</th>" for h in header(report))
-    body = "".join("<tr" + (' class="chosen"' if "★" in row else "") + ">" + "".join(f"<td>{e(c)}</td>" for c in row)
-                   + "</tr>" for row in table_rows(report))
-    verdicts = "".join(f"<li><b>{e(r['id'])}</b>: {e(r['gate']['why'] or r.get('status', ''))}"
-                       + (f"<br><small>tightest passing tolerance: {e(', '.join(r['tightest']))}</small>"
-                          if r.get("tightest") else "") + "</li>" for r in report["variants"])
-    cols = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in COLUMNS.items())
-    versions = ", ".join(f"{k} {v}" for k, v in s.get("versions", {}).items())
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>edgeship report: {e(report['model'])}</title>
-<style>
-body{{font-family:system-ui,sans-serif;margin:2rem;max-width:1200px;color:#1f2328}}
-table{{border-collapse:collapse;font-size:14px}} th,td{{border-bottom:1px solid #d0d7de;padding:4px 8px;text-align:right}}
-th:first-child,td:first-child,td:nth-child(2){{text-align:left}} tr.chosen{{background:#dafbe1}}
-dt{{font-weight:600;float:left;width:9rem}} dd{{margin-left:10rem}} small{{color:#57606a}}
-</style></head><body>
-<h1>edgeship report: {e(report['model'])}</h1>
-<p>Held-out data <code>{e(str(d['eval']))}</code> ({d['samples']} samples, {d['rows']} rows); calibration
-<code>{e(str(d.get('calib')))}</code>. Latency at batch {b.get('batch')}{f", sequence {b['seq']}" if b.get('seq') else ''},
-threads {e(str(b.get('threads') or 'default'))}. Gate for lossy variants: {e(', '.join(report['gates']) or 'by precision')}.
-Created {e(report.get('created', ''))} by edgeship {e(report.get('edgeship', ''))}.</p>
-{"".join(f'<p style="color:#9a6700"><b>Warning:</b> {e(w)}</p>' for w in report.get("warnings", []))}
-<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
-<h2>Accuracy against latency</h2>
-{plot_svg(report)}
-<p><small>Filled points pass the gate on their target; the larger point is the chosen variant.</small></p>
-<h2>Gate verdicts</h2><ul>{verdicts}</ul>
-{"<h2>Not built</h2><ul>" + "".join(f"<li>{e(s)}</li>" for s in report.get("skipped", [])) + "</ul>" if report.get("skipped") else ""}
-<h2>Columns</h2><dl>{cols}</dl>
-<h2>System</h2><p>{e(str(s.get('cpu')))} · {s.get('usable_cores')} usable cores · {e(' '.join(s.get('flags', [])))}
-· {e(str(s.get('os')))} · Python {e(str(s.get('python')))}<br><small>{e(versions)}</small></p>
-</body></html>
-"""
+    from edgeship.report.html import to_html as page
+
+    return page(report)

@@ -394,6 +394,22 @@ class Agent:
         need = meta.get("min_agent_version")
         if need and _version_tuple(agent_version()) < _version_tuple(need):
             return f"needs agent {need} or newer; this agent is {agent_version()}"
+        if meta.get("device_requirements"):  # a TensorRT engine: the TensorRT version and GPU it was built for
+            from edgeship.ship.requirements import unmet
+
+            why = unmet(meta["device_requirements"])
+            if why:
+                return why
+        if meta.get("unpack") not in (None, "tar") or (meta.get("unpack") and
+                                                       not plain_file_name(str(meta.get("model_path") or ""))):
+            return (f"packed as {meta.get('unpack')!r} with model path {meta.get('model_path')!r}, "
+                    "which this agent cannot unpack")
+        if runtime and meta.get("model_requirements"):  # the release's graph against this runtime's version
+            from edgeship.targets.hwmap.preflight import device_problems
+
+            problems = device_problems(meta["model_requirements"], runtime)
+            if problems:
+                return f"{runtime} here cannot load it: {problems[0]}"
         return None
 
     def _update(self, fetcher: Any) -> Outcome:
@@ -451,7 +467,8 @@ class Agent:
         companion_files = {name: self._download(updater, fetcher, ci) for name, ci in companions.items()}
         slot = self.slots.inactive_slot()
         self.slots.forget_previous()
-        model_name = target.rpartition("/")[2]
+        packed = meta.get("unpack") == "tar"  # a folder model (.mlpackage) in one archive
+        model_name = str(meta["model_path"]) if packed else target.rpartition("/")[2]
         budget_us = meta.get("latency_budget_us")
         budget_ms = None if budget_us is None else budget_us / 1000
         manifest = {"target": target, "name": meta.get("name"), "version": meta.get("version"), "sha256": sha,
@@ -461,10 +478,19 @@ class Agent:
         if companions:
             manifest["files"] = {model_name: info.hashes["sha256"],
                                  **{n: ci.hashes["sha256"] for n, ci in companions.items()}}
-        self.slots.stage(slot, {model_name: model_file, "golden.npz": golden_file, **companion_files}, manifest,
-                         self._checkpoint)
+        files = {"golden.npz": golden_file, **companion_files} if packed else \
+            {model_name: model_file, "golden.npz": golden_file, **companion_files}
+        try:
+            self.slots.stage(slot, files, manifest, self._checkpoint, archive=model_file if packed else None)
+        except BadInput as exc:  # an archive that does not unpack into its folder alone
+            raise UpdateFailed("rejected", f"{target}: {exc}") from None
         folder = self.slots.slot_path(slot)
         hc_args = ["--model", str(folder / model_name), "--golden", str(folder / "golden.npz")]
+        from edgeship.ship.healthcheck import target_of_runtime
+
+        runtime_target = target_of_runtime(meta.get("target_runtime"))
+        if runtime_target:  # checked on the runtime it is for (a .tflite for TFLite Micro on the micro interpreter)
+            hc_args += ["--runtime", runtime_target]
         for g in meta.get("gates", []):
             hc_args += ["--gate", g]
         if budget_ms is not None:

@@ -83,28 +83,28 @@ class SlotDir:
     # -- lock ------------------------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Exclusive lock on the slot directory; a second agent gets a one-line BadInput."""
+        """Exclusive lock on the slot directory; a second agent gets a one-line BadInput. The lock is
+        held on a read-only descriptor (a disk can still be remounted read-only under it); the
+        holder's pid is written beside, best effort."""
         import fcntl
 
         self.path.mkdir(parents=True, exist_ok=True)
-        fh = open(self.path / "agent.lock", "a+")  # noqa: SIM115 - held for the block's duration
+        lock_file = self.path / "agent.lock"
+        fd = os.open(lock_file, os.O_RDONLY | os.O_CREAT, 0o644)
         try:
             try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
                 if exc.errno in (errno.EAGAIN, errno.EACCES):
-                    fh.seek(0)
-                    holder = fh.read().strip() or "?"
+                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
                     raise BadInput(f"another agent (pid {holder}) is updating {self.path}; "
                                    "run one agent per slot directory") from None
                 raise
-            fh.seek(0)
-            fh.truncate()
-            fh.write(str(os.getpid()))
-            fh.flush()
+            with contextlib.suppress(OSError), open(lock_file, "w") as fh:
+                fh.write(str(os.getpid()))
             yield
         finally:
-            fh.close()  # closing releases the flock, also when the process is killed
+            os.close(fd)  # closing releases the flock, also when the process is killed
 
     # -- pointer ---------------------------------------------------------------------------------
     def pointer(self) -> dict[str, Any]:
@@ -154,12 +154,18 @@ class SlotDir:
         return all((folder / name).is_file() and file_sha256(folder / name) == sha for name, sha in files.items())
 
     # -- staging ---------------------------------------------------------------------------------
-    def stage(self, slot: str, files: dict[str, Path], manifest: dict[str, Any], checkpoint: Any = None) -> Path:
-        """Copy ``files`` (name → source) into ``slot``, fsync each, write the manifest last."""
+    def stage(self, slot: str, files: dict[str, Path], manifest: dict[str, Any], checkpoint: Any = None,
+              archive: Path | None = None) -> Path:
+        """Copy ``files`` (name → source) into ``slot``, fsync each, write the manifest last. An
+        ``archive`` (a folder model's tar) is unpacked into the folder the manifest's ``model``
+        names, and every file it held is listed with its sha256 under the manifest's ``files``."""
         folder = self.slot_path(slot)
         if folder.exists():
             shutil.rmtree(folder)
         folder.mkdir(parents=True)
+        if archive is not None:
+            unpacked = unpack_model(archive, folder, manifest["model"], checkpoint)
+            manifest = {**manifest, "files": unpacked}
         for name, src in files.items():
             dst = folder / name
             with open(src, "rb") as fin, open(dst, "wb") as fout:
@@ -233,6 +239,37 @@ class SlotDir:
         st = self.state()
         return {"slot_dir": str(self.path), "active": ptr.get("active"), "previous": ptr.get("previous"),
                 "last_update": st.get("last_update"), "failed_targets": sorted(st.get("failed", {}))}
+
+
+def unpack_model(archive: Path, folder: Path, top: str, checkpoint: Any = None) -> dict[str, str]:
+    """Unpack a folder model's tar into ``folder``: plain files and folders under ``top/`` only (no
+    links, no absolute paths, no ``..``), each file fsynced; their sha256 by relative path."""
+    import tarfile
+
+    from edgeship.core.artifact import file_sha256
+
+    try:
+        with tarfile.open(archive) as tar:
+            members = tar.getmembers()
+            for m in members:
+                parts = Path(m.name).parts
+                if not (m.isfile() or m.isdir()) or m.name.startswith("/") or ".." in parts or \
+                        not parts or parts[0] != top:
+                    raise BadInput(f"archive member {m.name!r} is not a plain file or folder under {top}/")
+            tar.extractall(folder, members=members, filter="data")
+    except tarfile.TarError as exc:
+        raise BadInput(f"the archive does not unpack: {exc}") from None
+    hashes: dict[str, str] = {}
+    for p in sorted((folder / top).rglob("*")):
+        if p.is_file():
+            with open(p, "rb") as fh:
+                os.fsync(fh.fileno())
+            hashes[str(p.relative_to(folder))] = file_sha256(p)
+            if checkpoint:
+                checkpoint("stage")
+    for d in sorted({p.parent for p in (folder / top).rglob("*")} | {folder / top}):
+        fsync_dir(d)
+    return hashes
 
 
 def active_model(slot_dir: str | Path) -> Path:

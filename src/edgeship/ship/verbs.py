@@ -36,7 +36,8 @@ def publish_release(repo: str | Path, source: str | Path, channel: str, version:
                     golden: str | Path | None = None, name: str | None = None, runtime: str = "onnxruntime-cpu",
                     precision: str = "fp32", gates: Sequence[str] | None = None,
                     latency_budget_ms: float | None = None, min_agent_version: str | None = None,
-                    rollout: RolloutPlan | None = None) -> list[Release]:
+                    rollout: RolloutPlan | None = None,
+                    device_requirements: Mapping[str, str] | None = None) -> list[Release]:
     """``ship publish``: publish a model file (with ``golden``) or the chosen variants of a run
     directory on ``channel``, then, with a ``rollout`` plan, give the rollout service each release's
     reference profile (for drift) and start a staged rollout of it from the channel's previous one;
@@ -45,7 +46,7 @@ def publish_release(repo: str | Path, source: str | Path, channel: str, version:
     ship = ShipRepository(repo)
     releases = publish(ship, source, channel, version, golden=golden, name=name, runtime=runtime,
                        precision=precision, gates=gates, latency_budget_ms=latency_budget_ms,
-                       min_agent_version=min_agent_version)
+                       min_agent_version=min_agent_version, device_requirements=device_requirements)
     if rollout is not None and client is not None:
         for rel in releases:
             client.put_profile(rel["target"], release_profile(ship, rel["target"]))

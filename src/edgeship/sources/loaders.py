@@ -10,8 +10,9 @@ Accepted specs, each a registered source kind (first match wins, in ``order``):
 - ``model.onnx`` — an existing ONNX file (validated: not ONNX, truncated, checker failures are refused);
 - ``program.pt2`` — a ``torch.export.save`` archive (loaded with ``torch.export.load``, which unpickles,
   so it needs ``trust_pickle`` like any checkpoint);
-- a Hugging Face model folder (``config.json`` inside) — ``AutoModel`` offline, ``last_hidden_state``
-  as the output, dynamic batch and sequence, a tokenizer-made example when a tokenizer is there;
+- a Hugging Face model folder (``config.json`` inside) of any task Optimum exports — the task from
+  the config's architecture or ``task`` (``--task``), inputs, outputs and dummy inputs from Optimum's
+  export config, per-task default data and gates (:mod:`edgeship.sources.huggingface`);
 - ``.pt``/``.pth``/``.bin``/``.ckpt``/``.pkl`` or any zip/pickle file — refused (loading runs arbitrary
   code) unless ``trust_pickle``; then it must hold a whole ``nn.Module`` and ``shapes`` give the
   example inputs (``--shape x:1,3,224,224``);
@@ -32,21 +33,14 @@ from typing import Any
 
 from edgeship.core.artifact import Model
 from edgeship.core.errors import BadInput
-from edgeship.core.logs import TORCHAO_NOISE, quiet_loggers
-from edgeship.core.registry import Registry, require
+from edgeship.core.registry import Registry
+from edgeship.sources.huggingface import is_hf_folder, load_hf_folder
 from edgeship.sources.torch_source import TorchSource
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".tar")
 _FACTORY_RE = re.compile(r"^(?P<file>.+\.py):(?P<attr>[A-Za-z_][A-Za-z0-9_]*)$")
 KNOWN_KINDS = ("zoo:NAME, FILE.py:FACTORY, an .onnx file, a .pt2 torch.export archive (with --trust-pickle), "
                "or a Hugging Face model folder")
-# Example text for Hugging Face folders that have a tokenizer; parity later tokenises each alone.
-HF_SENTENCES = (
-    "The quick brown fox jumps over the lazy dog.",
-    "ok",
-    "Edge devices run small models on limited memory and power budgets.",
-    "How long does the battery last when the network runs every second?",
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +50,8 @@ class SourceOptions:
     # ONNX files must pass onnx.checker to be exported; a file only to be run (a check's candidate)
     # needs to parse, since runtimes run graphs the checker refuses (ORT's fp16 converter's output).
     strict: bool = True
+    # the Optimum task of a Hugging Face folder (None: inferred from its config.json)
+    task: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,15 +81,16 @@ def source_kind(name: str, description: str, order: int,
 
 
 def load_source(spec: str, trust_pickle: bool = False, shapes: dict[str, tuple[int, ...]] | None = None,
-                strict: bool = True) -> TorchSource | Model:
+                strict: bool = True, task: str | None = None) -> TorchSource | Model:
     """Turn a source spec into a TorchSource (something to export) or a Model (an ONNX file).
 
-    ``shapes`` (input name → dims) gives the example inputs of a pickled whole module, which carries none.
+    ``shapes`` (input name → dims) gives the example inputs of a pickled whole module, which carries none;
+    ``task`` chooses the task of a Hugging Face folder (default: what its config.json says).
     """
     spec = str(spec).strip()
     if not spec:
         raise BadInput(f"empty model source; give {KNOWN_KINDS}")
-    opts = SourceOptions(trust_pickle=trust_pickle, shapes=dict(shapes or {}), strict=strict)
+    opts = SourceOptions(trust_pickle=trust_pickle, shapes=dict(shapes or {}), strict=strict, task=task)
     for _, kind in sorted(SOURCE_KINDS.items(), key=lambda item: item[1].order):
         if kind.matches(spec):
             return kind.load(spec, opts)
@@ -322,94 +319,10 @@ def _load_pt2(spec: str, opts: SourceOptions) -> TorchSource:
 
 
 # -- Hugging Face folders -------------------------------------------------------------------------
-def _is_hf_folder(spec: str) -> bool:
-    p = Path(spec)
-    return p.is_dir() and (p / "config.json").is_file()
-
-
-@source_kind("huggingface", "a Hugging Face model folder (config.json + weights), loaded offline", 40, _is_hf_folder)
+@source_kind("huggingface", "a Hugging Face model folder (config.json + weights) of any task Optimum exports, "
+             "loaded offline", 40, is_hf_folder)
 def _load_hf(spec: str, opts: SourceOptions) -> TorchSource:
-    import os
-
-    os.environ.setdefault("USE_TF", "0")  # transformers would otherwise import TensorFlow
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    require("transformers", "core", "transformers (for Hugging Face folders)")
-    import torch
-    import transformers
-
-    folder = Path(spec)
-    try:
-        with quiet_loggers(*TORCHAO_NOISE):  # CPU-machine notes from torchao: noise
-            model = _auto_model(transformers, folder)
-    except Exception as exc:
-        raise BadInput(f"{spec!r}: transformers cannot load this folder ({type(exc).__name__}: {_first_line(exc)}); "
-                       "check config.json and the weights file") from None
-    model.eval()
-    tokenizer = None
-    if any((folder / f).is_file() for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json",
-                                             "sentencepiece.bpe.model", "spiece.model")):
-        try:
-            tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        except Exception:  # a broken tokenizer only costs us realistic example text
-            tokenizer = None
-    accepted = forward_parameter_names(model)
-    wanted = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in accepted]
-    if "attention_mask" not in wanted:  # the wrapper passes inputs positionally in forward's order
-        wanted = [n for n in wanted if n != "token_type_ids"]
-    if "input_ids" not in wanted:
-        raise BadInput(f"{spec!r}: {type(model).__name__} does not take input_ids; only text encoders are "
-                       "supported from folders, give file.py:factory for others")
-    feeds_list: list[dict[str, Any]] = []
-    if tokenizer is not None:
-        for text in HF_SENTENCES:
-            enc = tokenizer([text], return_tensors="np")
-            feeds_list.append({n: enc[n].astype("int64") for n in wanted if n in enc})
-        wanted = [n for n in wanted if n in feeds_list[0]]
-        example = {n: torch.from_numpy(feeds_list[0][n]) for n in wanted}
-    else:
-        vocab = int(getattr(model.config, "vocab_size", 100) or 100)
-        gen = torch.Generator().manual_seed(0)
-        ids = torch.randint(1, max(2, min(vocab, 1000)), (1, 16), generator=gen)
-        example = {"input_ids": ids}
-        if "attention_mask" in wanted:
-            example["attention_mask"] = torch.ones_like(ids)
-        if "token_type_ids" in wanted:
-            example["token_type_ids"] = torch.zeros_like(ids)
-        wanted = list(example)
-    wrapper = _hidden_state_wrapper(model, wanted).eval()
-    return TorchSource(name=spec, module=wrapper, example_inputs=example, output_names=["last_hidden_state"],
-                       dynamic_axes={n: {0: "batch", 1: "sequence"} for n in wanted}, task="other",
-                       extra={"tokenizer": tokenizer, "parity_feeds": feeds_list})
-
-
-def _auto_model(transformers: Any, folder: Path) -> Any:
-    """AutoModel with eager attention when the architecture has it: both exporters handle it, while
-    fused SDPA kernels are harder for them and gain nothing at export time."""
-    try:
-        return transformers.AutoModel.from_pretrained(str(folder), local_files_only=True, attn_implementation="eager")
-    except (TypeError, ValueError):
-        return transformers.AutoModel.from_pretrained(str(folder), local_files_only=True)
-
-
-
-
-def _hidden_state_wrapper(model: Any, input_names: list[str]) -> Any:
-    """A module calling a transformers model with named inputs and returning ``last_hidden_state`` only.
-
-    Its forward names the text inputs explicitly, so exporters see real parameter names."""
-    import torch
-
-    class HiddenStateWrapper(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids: Any, attention_mask: Any = None, token_type_ids: Any = None) -> Any:
-            named = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
-            feeds = {k: v for k, v in named.items() if k in input_names}
-            return self.model(**feeds, return_dict=True).last_hidden_state
-
-    return HiddenStateWrapper()
+    return load_hf_folder(spec, task=opts.task)
 
 
 # -- pickle checkpoints ---------------------------------------------------------------------------

@@ -20,12 +20,14 @@ TORCH_KINDS = "zoo:NAME, file.py:factory, model.pt2 or a Hugging Face folder"
 
 
 def resolve(spec: str | Path | TorchSource | Model | Any, *, trust_pickle: bool = False,
-            shapes: dict[str, tuple[int, ...]] | None = None, strict: bool = True) -> TorchSource | Model:
+            shapes: dict[str, tuple[int, ...]] | None = None, strict: bool = True,
+            task: str | None = None) -> TorchSource | Model:
     """A TorchSource (something to export or compress) or a Model (a file to run or convert).
-    ``strict=False`` accepts ONNX files that parse but fail onnx.checker (to be run, not exported)."""
+    ``strict=False`` accepts ONNX files that parse but fail onnx.checker (to be run, not exported);
+    ``task`` chooses a Hugging Face folder's task (an Optimum task name; default: its config's)."""
     if isinstance(spec, TorchSource | Model):
         return spec
-    return load_source(str(spec), trust_pickle=trust_pickle, shapes=shapes, strict=strict)
+    return load_source(str(spec), trust_pickle=trust_pickle, shapes=shapes, strict=strict, task=task)
 
 
 def resolve_torch(spec: str | Path | TorchSource | Any, *, trust_pickle: bool = False,

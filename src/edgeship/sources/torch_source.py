@@ -49,7 +49,7 @@ class TorchSource:
         import numpy as np
         import torch
 
-        args = [torch.from_numpy(np.ascontiguousarray(feeds[n])) for n in self.example_inputs]
+        args = [torch.from_numpy(np.asarray(feeds[n], order="C")) for n in self.example_inputs]
         with torch.inference_mode():
             out = self.module(*args)
         if isinstance(out, torch.Tensor):

@@ -61,8 +61,11 @@ class Runner:
 
     def activate(self) -> Any:
         if self._session is None:
+            from edgeship.core.logs import third_party_output
+
             t0 = time.perf_counter()
-            self._session = self._build()
+            with third_party_output():  # runtimes' load-time banners (delegates, CPU probes)
+                self._session = self._build()
             self.load_time_s = time.perf_counter() - t0
         return self._session
 
@@ -225,6 +228,11 @@ class Target:
             model = require_torch_source(model, self.name)
         converter: Callable[..., Model] = load_ref(self.converter_ref)
         return converter(model, Path(out), cfg, calib)
+
+    def why_cannot_convert(self, model: Model, precision: str) -> str:
+        """Why this target's converter cannot make ``precision`` from ``model`` ("" when it can): what
+        planners ask before any work; the converter itself raises the same as a BadInput."""
+        return ""
 
     # -- run -------------------------------------------------------------------------------------
     def runner(self, model: Model | TorchSource, **options: Any) -> Runner:

@@ -94,7 +94,9 @@ def inspect_engine(path: Path) -> IOSpec:
 
 
 def inspect_openvino(path: Path) -> IOSpec:
-    ov = require("openvino", "openvino")
+    from edgeship.targets.openvino.offline import openvino
+
+    ov = openvino()
     try:
         m = ov.Core().read_model(str(path))
     except RuntimeError as exc:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -141,7 +140,9 @@ def dynamic_shapes(source: Any, max_dim: int) -> tuple[Any, ...] | None:
         axes = {a: n for a, n in source.dynamic_axes.get(name, {}).items() if a != 0}
         if axes:
             any_dynamic = True
-            spec.append({a: dims.setdefault(n, torch.export.Dim(n, min=2, max=max_dim)) for a, n in axes.items()})
+            # a source may bound a dim below max_dim (a text model's learned positions: 128 in a tiny BERT)
+            bound = {n: min(max_dim, int(source.extra.get("dim_max", {}).get(n, max_dim))) for n in axes.values()}
+            spec.append({a: dims.setdefault(n, torch.export.Dim(n, min=2, max=bound[n])) for a, n in axes.items()})
         else:
             spec.append(None)
     return tuple(spec) if any_dynamic else None
@@ -181,28 +182,12 @@ def layout_name(rank: int, perm: tuple[int, ...] | None) -> str:
     return "".join(base[p] for p in perm) if base != "as exported" else str(list(perm))
 
 
-@contextlib.contextmanager
-def capture_c_output() -> Iterator[list[str]]:
+def capture_c_output() -> contextlib.AbstractContextManager[list[str]]:
     """Capture what C/C++ code writes to file descriptors 1 and 2 (Python's own streams included);
-    the text lands in the yielded list when the block ends."""
-    box: list[str] = []
-    sys.stdout.flush()
-    sys.stderr.flush()
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        saved = [os.dup(1), os.dup(2)]
-        try:
-            os.dup2(tmp.fileno(), 1)
-            os.dup2(tmp.fileno(), 2)
-            yield box
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
-            tmp.seek(0)
-            box.append(tmp.read().decode("utf-8", "replace"))
+    the text lands in the yielded list when the block ends (:func:`edgeship.core.logs.captured_output`)."""
+    from edgeship.core.logs import captured_output
+
+    return captured_output()
 
 
 def spec_with_shape(spec: TensorSpec, shape: tuple[Any, ...], dtype: str | None = None) -> TensorSpec:

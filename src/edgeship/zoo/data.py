@@ -3,12 +3,12 @@
 The data sets live one per module and register with ``edgeship.core.data.register_data`` (read
 through the ``edgeship.data`` entry points in pyproject.toml), all real and all offline:
 
-- ``data:images[:calib|:test]`` (``zoo/images.py``) — crops, flips and rescales of real photographs
-  that ship with scikit-image and scikit-learn; the two splits come from different photos;
+- ``data:images[:calib|:select|:test]`` (``zoo/images.py``) — crops (close-ups, low light, signs) of real photographs
+  that ship with scikit-image and scikit-learn; the three splits come from different photos;
 - ``data:digits-calib`` / ``data:digits-test`` / ``data:digits-train`` (``zoo/digits.py``) —
   scikit-learn's 8×8 digits, split exactly as ``zoo:digits-cnn`` was trained (with labels);
-- ``data:sentences[:calib|:test]`` (``zoo/sentences.py``) — real English sentences from the
-  docstrings of a fixed list of standard-library modules, including very short ones;
+- ``data:sentences[:calib|:select|:test]`` (``zoo/sentences.py``) — the kinds of text users send (prose from the
+  standard library, replies, questions, names, numbers, code ...), disjoint splits;
 - ``data:docstrings`` (``zoo/docstrings.py``) — a large training corpus of docstring sentences of the
   installed Python code, never a ``data:sentences`` test sentence.
 
@@ -20,6 +20,7 @@ fixed sizes), or raises BadInput saying why it cannot. A new data set is one mod
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -63,3 +64,21 @@ def single_float_input(source: str, io: IOSpec, shapes: Shapes, what: str) -> tu
         raise BadInput(f"data:{source} gives float {what}s; the model's input {spec.name!r} is {spec.dtype}; "
                        "use data matching the model (for example data:sentences for token ids)")
     return spec, tuple(shapes.get(spec.name, spec.shape))
+
+
+# bucket edges of a length distribution: ≤4, 5-8, 9-16, 17-32, 33-64, 65-128, more
+LENGTH_BUCKETS = (4, 8, 16, 32, 64, 128)
+
+
+def length_distribution(lengths: list[int] | list[float], unit: str) -> dict[str, Any]:
+    """How long a data set's samples are: n, min, percentiles, max and a histogram by powers of two
+    (``unit`` says in what: tokens, pixels of the crop's side, ...)."""
+    arr = np.asarray(lengths, dtype=np.float64)
+    if arr.size == 0:
+        return {"unit": unit, "n": 0}
+    pct = {f"p{q}": float(np.percentile(arr, q)) for q in (10, 25, 50, 75, 90)}
+    edges = (0, *LENGTH_BUCKETS)
+    hist = {f"{lo + 1}-{hi}": int(((arr > lo) & (arr <= hi)).sum()) for lo, hi in itertools.pairwise(edges)}
+    hist[f">{LENGTH_BUCKETS[-1]}"] = int((arr > LENGTH_BUCKETS[-1]).sum())
+    return {"unit": unit, "n": int(arr.size), "min": float(arr.min()), **pct, "max": float(arr.max()),
+            "histogram": hist}

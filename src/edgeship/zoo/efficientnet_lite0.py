@@ -29,6 +29,8 @@ def efficientnet_lite0() -> TorchSource:
     # weights_only: the file is a plain state dict, never unpickle arbitrary objects.
     module.load_state_dict(torch.load(str(path), map_location="cpu", weights_only=True))
     # labels: no installed package ships the ImageNet class names; indices are the labels
+    # the gate: the classification default (check/tolerances.yaml), agreement where FP32 is confident
     return image_classifier("efficientnet-lite0", module.eval(), (3, 224, 224), calib_data="data:images:calib",
-                            eval_data="data:images:test", gate=("top1_agreement>=0.99",), labels=None,
+                            eval_data="data:images:test",
+                            gate=("top1_agreement_confident>=0.99", "top5_agreement>=0.99"), labels=None,
                             extra={"weights": str(path), "input_range": (-1.0, 1.0)})

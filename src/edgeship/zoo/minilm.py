@@ -38,8 +38,17 @@ def _transformers() -> Any:
 
 @functools.lru_cache(maxsize=1)
 def tokenizer() -> Any:
-    """The MiniLM tokenizer (a Hugging Face fast BERT tokenizer), loaded once per process, offline."""
-    return _transformers().AutoTokenizer.from_pretrained(str(_minilm_path()), local_files_only=True)
+    """The MiniLM tokenizer (a Hugging Face fast BERT tokenizer), loaded once per process, offline,
+    with the sentence-transformers pipeline's length limit (``max_seq_length`` of the model folder's
+    sentence_bert_config.json: 256; BERT's own 512 is longer than anything the pipeline passes on)."""
+    import json
+
+    path = _minilm_path()
+    tok = _transformers().AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    config = path / "sentence_bert_config.json"
+    if config.is_file():
+        tok.model_max_length = int(json.loads(config.read_text()).get("max_seq_length", tok.model_max_length))
+    return tok
 
 
 @ZOO.register("minilm")

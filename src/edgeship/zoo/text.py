@@ -109,6 +109,9 @@ def text_dataset(name: str, texts: list[str], io: IOSpec, tokenizer: Tokenizer |
     specs, seq = token_inputs(what or name, io, shapes or {})
     seq = seq if fixed_length else None
     tok, tok_name = default_tokenizer(tokenizer)
+    limit = getattr(tok, "model_max_length", None)
+    if isinstance(limit, int) and 2 <= limit < max_length:
+        max_length = limit  # the tokenizer knows the model takes no more
     samples = tokenize_each(tok, texts, specs, seq, max_length)
 
     def fixed_batch(batch: int, seq_len: int | None = None) -> Feeds:

@@ -13,7 +13,7 @@ import pytest
 from edgeship.check.metrics import output_metrics
 from edgeship.cli.main import main
 from edgeship.compress.quantize.api import quantize
-from edgeship.compress.quantize.configs import Int8DynamicConfig, MixedConfig
+from edgeship.compress.quantize.configs import Int8DynamicConfig, Int8StaticConfig, MixedConfig
 from edgeship.compress.quantize.graph import run_outputs
 from edgeship.compress.quantize.mixed import tightened
 from edgeship.core.errors import GateFailed
@@ -124,3 +124,41 @@ def test_selection_data_is_held_out_of_calibration(mlp: Path, mlp_calib: Path, t
     gate = out.facts["gate"]
     assert gate["samples"] == 12 and "held out of calibration" in gate["data"]
     assert np.isclose(out.facts["metrics"]["cosine_min"], out.facts["metrics"]["cosine_min"])
+
+
+def test_mixed_selects_on_data_and_probes_and_verifies_on_held_out_data(mlp: Path, mlp_calib: Path,
+                                                                         mlp_test: Path, tmp_path: Path) -> None:
+    cfg = MixedConfig(gates=("cosine_min>=0.95",), candidates=(Int8DynamicConfig(),), time_budget_s=60)
+    facts = quantize(mlp, cfg, out=tmp_path / "m.onnx", calib=mlp_calib, verify_data=mlp_test).facts
+    gate = facts["gate"]
+    assert gate["passed"] and gate["selection_probes"] >= 4  # selection probes (calibration-range edges)
+    trial = facts["trial_log"][0]
+    assert trial["passed"] and trial["selection"]["cosine_min"] > 0.95 and trial["probes"]["cosine_min"] > 0.95
+    verified = gate["verified"]
+    assert verified["passed"] and verified["samples"] == 64 and verified["probes"]["passed"]
+    assert verified["metrics"]["cosine_min"] > 0.95
+
+
+def test_verification_rejects_a_choice_that_does_not_hold_on_new_data(mlp: Path, mlp_calib: Path,
+                                                                       tmp_path: Path) -> None:
+    """Static INT8 calibrated on N(0, 1) inputs passes selection and the probes at the edges of that
+    range, then clips inputs 20 times wider: verification rejects it, and the search says why."""
+    wide = tmp_path / "wide.npz"
+    np.savez(wide, x=(np.random.default_rng(3).standard_normal((32, 16)) * 20).astype(np.float32))
+    cfg = MixedConfig(gates=("cosine_min>=0.9",), candidates=(Int8StaticConfig(),), time_budget_s=60,
+                      max_fp32_nodes=0)
+    with pytest.raises(GateFailed) as err:
+        quantize(mlp, cfg, out=tmp_path / "m.onnx", calib=mlp_calib, verify_data=wide)
+    facts = err.value.model.facts  # type: ignore[attr-defined]
+    assert facts["trial_log"][0]["passed"]  # it met the gates where it was selected
+    assert facts["verification"][0]["passed"] is False and facts["verification"][0]["metrics"]["cosine_min"] < 0.9
+    assert "held on the verification data" in facts["gate"]["why"]
+
+
+def test_the_selection_split_beside_a_calibration_split() -> None:
+    from edgeship.core.data import sibling_split
+
+    assert sibling_split("data:sentences:calib", "select") == "data:sentences:select"
+    assert sibling_split("data:images:calib", "select") == "data:images:select"
+    assert sibling_split("data:images:select", "select") is None
+    assert sibling_split("data:digits-calib", "select") is None and sibling_split("calib.npz", "select") is None

@@ -82,8 +82,9 @@ class QuantContext:
 
     workdir: Path
     calib: Dataset | None = None  # validated
-    eval_data: Dataset | None = None  # held-out data for the mixed search
+    eval_data: Dataset | None = None  # selection data for the mixed search (held out of calibration)
     reference: list[dict[str, Any]] | None = None  # reference outputs aligned with eval_data
+    verify: Dataset | None = None  # held-out data, disjoint from both, that the chosen variant must pass
     progress: Callable[[str], None] | None = None
     cache: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -108,12 +109,15 @@ def _workdir() -> Iterator[Path]:
 
 def quantize(model: Model | str | Path, config: QuantConfig, out: str | Path | None = None,
              calib: Dataset | str | Path | None = None, eval_data: Dataset | str | Path | None = None,
-             reference: list[dict[str, Any]] | None = None, progress: Callable[[str], None] | None = None) -> Model:
+             reference: list[dict[str, Any]] | None = None, progress: Callable[[str], None] | None = None,
+             verify_data: Dataset | str | Path | None = None) -> Model:
     """Quantize an ONNX ``model`` (a Model or a path) with ``config``; returns the new Model.
 
     ``calib`` is a Dataset or a data spec (``data:sentences:calib``, ``calib.npz``) for methods that
-    calibrate; ``eval_data``/``reference`` give the mixed search held-out data and its reference
-    outputs (by default a part of the calibration data and the FP32 model's own outputs).
+    calibrate; ``eval_data``/``reference`` give the mixed search its selection data and their
+    reference outputs (by default the calibration source's ``select`` split, else a part of the
+    calibration data, and the FP32 model's own outputs); ``verify_data``: held-out data, disjoint
+    from both, that the chosen variant must also pass (with the stress probes).
     ``out`` defaults to ``<input stem>.<kind>.onnx`` beside the input.
     """
     from edgeship.compress.quantize import calibration, graph
@@ -147,6 +151,10 @@ def quantize(model: Model | str | Path, config: QuantConfig, out: str | Path | N
                 raise BadInput(f"reference has {len(reference)} outputs for {len(ctx.eval_data)} eval samples; "
                                "give one per sample")
         ctx.reference = reference
+        if verify_data is not None:
+            from edgeship.core.data import load_data
+
+            ctx.verify = load_data(verify_data, src.io)
         graph.load_checked(src.path)  # one-line errors for unreadable input before any work
         produced = wd / "quantized.onnx"
         facts = q.fn(src.path, config, ctx, produced) or {}

@@ -171,9 +171,10 @@ class MixedConfig(QuantConfig):
     """Accuracy-aware mixed precision: quantize, find the nodes that break the gate, keep them FP32.
 
     Each candidate (a base config) is tried: first whole, then with its most sensitive nodes kept
-    in FP32, one more at a time, until the gates pass on held-out data with ``margin`` to spare
-    (a selection that passes exactly on the data it was chosen on fails on new data). The fastest
-    passing candidate wins.
+    in FP32, one more at a time, until the gates pass on held-out selection data and the selection
+    probes with ``margin`` to spare (a selection that passes exactly on the data it was chosen on
+    fails on new data). The fastest passing candidate wins; with verification data it must pass
+    that too.
     """
 
     kind = "mixed"
@@ -191,6 +192,8 @@ class MixedConfig(QuantConfig):
     sensitivity_samples: int = described(24, "samples used to rank nodes (short and long ones alike)", metavar="N")
     try_edge_remedy: bool = described(True, "before ranking nodes, try the hand remedy: embeddings and the first "
                                       "and last layers kept FP32")
+    probes: bool = described(True, "select on the stress probes too (a set disjoint from the ones edgeship check "
+                             "judges by), and verify on the check's probes")
     optimize: Optimize = described("auto", "fuse transformer blocks (attention, LayerNorm, GELU) before quantizing "
                                    "(auto: for dynamic INT8, when recognised)")
 

@@ -4,7 +4,10 @@ The search, per candidate base config (dynamic INT8, dynamic INT8 with SmoothQua
 static QDQ INT8, ...):
 
 1. quantize everything and measure the gate metrics on held-out selection data (never the data
-   the ranges were calibrated on); a candidate that passes needs no FP32 node at all;
+   the ranges were calibrated on: the calibration source's ``select`` split, else a part of the
+   calibration data kept out of it) and on the selection probes (``check/probes.py`` with its
+   selection seed: a set disjoint from the probes ``edgeship check`` judges by); a candidate that
+   passes both needs no FP32 node at all;
 2. otherwise rank its quantizable nodes by sensitivity, measured two ways on a few calibration
    samples (short ones included: they are the worst cases of INT8 encoders):
    - *alone*: the output error when only that node is quantized;
@@ -13,9 +16,13 @@ static QDQ INT8, ...):
 3. keep the top-ranked nodes in FP32 one more at a time until the gates pass with ``margin`` to
    spare (a selection that passes exactly on its own data fails on new data), within the budget.
 
-The fastest passing candidate (latency measured here, interleaved) is the result. Its facts say
-which nodes stayed FP32, why (their sensitivity), and what they cost (size and latency measured
-against the same candidate fully quantized, apportioned to nodes by their weight size).
+The fastest passing candidate (latency measured here, interleaved) is the result. With
+verification data (``quantize(..., verify_data=...)``: held out of calibration and selection
+alike) the chosen candidate must also pass it and the check's own probes under the plain gates;
+a candidate that does not is rejected and the next passing one is verified (verification only
+rejects, it never steers which nodes stay FP32). Its facts say which nodes stayed FP32, why (their
+sensitivity), what they cost (size and latency measured against the same candidate fully
+quantized, apportioned to nodes by their weight size), and every trial the search made.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeship.check.gates import slack as gate_slack
+from edgeship.check.gates import tightened
 from edgeship.compress.quantize import graph
 from edgeship.compress.quantize.api import QuantContext, quantizer_for, register_quantizer
 from edgeship.compress.quantize.configs import Int8DynamicConfig, MixedConfig, QuantConfig
@@ -37,27 +46,6 @@ Feeds = dict[str, np.ndarray]
 
 
 # -- gates and metrics -----------------------------------------------------------------------------------
-def tightened(gate_texts: tuple[str, ...] | list[str], margin: float) -> list[Any]:
-    """The gates with ``margin`` of their allowed error held in reserve.
-
-    Bounded higher-is-better metrics (cosine, agreement ≤ 1; accuracy ≤ 100) move toward their
-    ideal: cosine_min>=0.98 with margin 0.25 becomes >=0.985. Lower-is-better ones shrink toward 0:
-    accuracy_drop<=0.5 becomes <=0.375. Unbounded ones (snr_db) grow by the margin.
-    """
-    from edgeship.check.gates import Gate, parse_gates
-    from edgeship.check.metrics import HIGHER_IS_BETTER
-
-    out = []
-    for g in parse_gates(list(gate_texts)):
-        if HIGHER_IS_BETTER.get(g.metric, True):
-            ideal = 100.0 if g.metric in ("accuracy", "ref_accuracy") else (1.0 if g.value <= 1.0 else None)
-            value = g.value + margin * (ideal - g.value) if ideal is not None else g.value + margin * abs(g.value)
-        else:
-            value = g.value * (1.0 - margin)
-        out.append(Gate(g.metric, g.op, value))
-    return out
-
-
 def judged(refs: list[dict[str, np.ndarray]], cands: list[dict[str, np.ndarray]], gates: list[Any],
            labels: np.ndarray | None = None) -> Any:
     """The check engine's verdict on candidate outputs (worst case over outputs in ``.summary``)."""
@@ -125,24 +113,14 @@ def integer_tensors(model: Any) -> set[str]:
 class Trial:
     config: QuantConfig
     path: Path
-    metrics: dict[str, Any]
-    passed: bool  # tightened gates on the selection data
+    metrics: dict[str, Any]  # the worst of the selection data and the selection probes
+    passed: bool  # tightened gates on the selection data and the selection probes
     why: str
     kept_fp32: tuple[str, ...] = ()
 
     def slack(self, gates: list[Any]) -> float:
         """Worst normalised distance to a gate (positive: passes with room)."""
-        from edgeship.check.metrics import HIGHER_IS_BETTER
-
-        worst = float("inf")
-        for g in gates:
-            v = self.metrics.get(g.metric)
-            if v is None:
-                return -float("inf")
-            scale = max(abs(1.0 - g.value), 1e-6) if g.value <= 1 else max(abs(g.value), 1e-6)
-            d = (v - g.value) if HIGHER_IS_BETTER.get(g.metric, True) else (g.value - v)
-            worst = min(worst, d / scale)
-        return worst
+        return gate_slack(gates, self.metrics)
 
 
 class Search:
@@ -155,14 +133,23 @@ class Search:
         self.log: list[dict[str, Any]] = []
         self._split_data()
 
-    # data: calibration part, selection part (held out), sensitivity feeds
+    # data: calibration part, selection part (held out), selection probes, sensitivity feeds
     def _split_data(self) -> None:
+        from edgeship.check.probes import SELECT_SEED, build_probes
+        from edgeship.core.artifact import Model
+        from edgeship.core.data import load_data, sibling_split
+
         ctx, cfg = self.ctx, self.cfg
         pool = ctx.calib.samples
+        io = Model.open(self.src).io
+        sibling = sibling_split(ctx.calib.name, "select") if ctx.eval_data is None else None
+        if ctx.eval_data is None and sibling is not None:
+            ctx.eval_data = load_data(sibling, io)
         if ctx.eval_data is not None:
             calib, select = pool, ctx.eval_data.samples
             self.select_labels = ctx.eval_data.labels
-            self.select_source = f"eval data {ctx.eval_data.name}"
+            self.select_source = f"{'the selection split ' if sibling else 'eval data '}{ctx.eval_data.name}"
+            self.select_ids = ctx.eval_data.sample_ids()
         else:
             # 1 in k samples, stratified by size so that both parts get short and long inputs
             k = max(2, round(1 / cfg.holdout_fraction))
@@ -172,17 +159,41 @@ class Search:
             calib = [s for i, s in enumerate(pool) if i not in held]
             self.select_labels = None
             self.select_source = f"1 in {k} samples of {ctx.calib.name} (stratified by length), held out of calibration"
+            self.select_ids = [f"#{i}" for i in sorted(held)]
         from edgeship.compress.quantize.configs import MIN_CALIB_SAMPLES
 
         if len(calib) < MIN_CALIB_SAMPLES or len(select) < 2:
             raise BadInput(f"mixed: {len(pool)} calibration samples leave too few to calibrate ({len(calib)}) and to "
                            f"select on ({len(select)}); give at least {2 * MIN_CALIB_SAMPLES + 2} or pass eval data")
         calib = calib[: cfg.calib_samples]
-        ctx.calib = dataclasses.replace(ctx.calib, samples=calib, labels=None)
+        ctx.calib = dataclasses.replace(ctx.calib, samples=calib, labels=None, ids=None)
         self.select = select
         self.select_ref = ctx.reference or graph.run_outputs(self.src, select)
+        self.io = io
+        self.probes = build_probes(io, calib=ctx.calib, seed=SELECT_SEED) if cfg.probes else None
+        self.probe_ref: list[Feeds] = []
+        self.probe_note = ""
+        if self.probes:
+            try:
+                self.probe_ref = graph.run_outputs(self.src, self.probes.samples)
+            except Exception as exc:
+                self.probe_note = f"selection probes skipped: the FP32 model cannot run them ({str(exc)[:160]})"
+                self.probes = None
+                ctx.say(self.probe_note)
         self.sens = _pick_sensitivity_feeds(calib, cfg.sensitivity_samples)
+        if self.probes:  # the shortest probes rank the nodes that break short inputs
+            shortest = sorted(self.probes.samples, key=lambda f: sum(v.size for v in f.values()))
+            self.sens = self.sens + shortest[: max(1, cfg.sensitivity_samples // 3)]
         self.sens_ref = graph.run_outputs(self.src, self.sens)
+
+    def judge_trial(self, path: Path, gates: list[Any]) -> tuple[Any, Any | None]:
+        """The verdicts on the selection data and on the selection probes (None without probes)."""
+        verdict = judged(self.select_ref, graph.run_outputs(path, self.select), gates, self.select_labels)
+        probes = None
+        if self.probes:
+            probe_gates = [g for g in gates if "accuracy" not in g.metric]  # probes have no labels
+            probes = judged(self.probe_ref, graph.run_outputs(path, self.probes.samples), probe_gates)
+        return verdict, probes
 
     def time_left(self) -> float:
         return self.deadline - time.monotonic()
@@ -196,15 +207,45 @@ class Search:
         return out
 
     def trial(self, config: QuantConfig, kept: tuple[str, ...] = ()) -> Trial:
+        from edgeship.check.metrics import worst_case
+
         path = self.quantize(config.excluding(kept) if kept else config)
-        verdict = judged(self.select_ref, graph.run_outputs(path, self.select), self.search_gates, self.select_labels)
-        m, passed, why = verdict.summary, verdict.passed, verdict.why
+        verdict, probes = self.judge_trial(path, self.search_gates)
+        m = worst_case({"select": verdict.summary, **({"probes": probes.summary} if probes else {})})
+        passed = verdict.passed and (probes is None or probes.passed)
+        why = verdict.why if probes is None or probes.passed else f"probes: {probes.why}; selection: {verdict.why}"
         t = Trial(config, path, m, passed, why, kept)
-        self.log.append({"config": config.to_dict(), "kept_fp32": list(kept), "passed": passed,
-                         "metrics": {k: m[k] for k in ("cosine_mean", "cosine_min", "top1_agreement", "accuracy_drop")
-                                     if k in m}})
+        keys = ("cosine_mean", "cosine_min", "top1_agreement_confident", "top5_agreement", "top1_agreement",
+                "accuracy_drop")
+        self.log.append({"base": _label(config), "kept_fp32": len(kept), "passed": passed,
+                         "selection": {k: verdict.summary[k] for k in keys if k in verdict.summary},
+                         "probes": {k: probes.summary[k] for k in keys if k in probes.summary} if probes else None})
         self.ctx.say(f"{_label(config)} with {len(kept)} FP32 node(s): {why}")
         return t
+
+    def verify(self, trial: Trial) -> dict[str, Any]:
+        """The plain gates on the verification data and the check's own probes (not the selection ones)."""
+        from edgeship.check.probes import CHECK_SEED, build_probes
+
+        data = self.ctx.verify
+        assert data is not None
+        ref = graph.run_outputs(self.src, data.samples)
+        verdict = judged(ref, graph.run_outputs(trial.path, data.samples), self.gates, data.labels)
+        out: dict[str, Any] = {"base": _label(trial.config), "fp32_nodes": len(trial.kept_fp32), "data": data.name,
+                               "samples": len(data), "passed": verdict.passed, "why": verdict.why,
+                               "metrics": {k: v for k, v in verdict.summary.items() if isinstance(v, int | float)}}
+        if self.probes is not None:  # the selection probes ran on this model: the check's will too
+            probes = build_probes(self.io, calib=self.ctx.calib, seed=CHECK_SEED)
+            pv = judged(graph.run_outputs(self.src, probes.samples), graph.run_outputs(trial.path, probes.samples),
+                        [g for g in self.gates if "accuracy" not in g.metric])
+            out["probes"] = {"passed": pv.passed, "why": pv.why, "rows": pv.rows,
+                             "worst": {m: st.get("worst_row") for m, st in pv.stats.items() if "worst_row" in st}}
+            out["passed"] = out["passed"] and pv.passed
+            if not pv.passed:
+                out["why"] = f"probes: {pv.why}; data: {verdict.why}"
+        self.ctx.say(f"verify {out['base']} with {out['fp32_nodes']} FP32 node(s) on {data.name}: "
+                     f"{'pass' if out['passed'] else 'FAIL'} ({out['why']})")
+        return out
 
     # sensitivity
     def sensitivity(self, config: QuantConfig, full: Trial) -> list[dict[str, Any]]:
@@ -329,8 +370,14 @@ def mixed(src: Path, cfg: MixedConfig, ctx: QuantContext, out: Path) -> dict[str
     t_start = time.monotonic()
     search = Search(src, cfg, ctx)
     # 1. every candidate, whole
+    import onnx
+
     whole: list[Trial] = []
-    for c in cfg.candidates:
+    # dynamic INT8 of a conv-heavy graph is slower than FP32: not a candidate worth a trial
+    heavy = graph.conv_heavy(onnx.load(str(src), load_external_data=False))
+    candidates = [c for c in cfg.candidates if not (heavy and isinstance(c, Int8DynamicConfig))] or list(cfg.candidates)
+    skipped = [{"base": _label(c), "why": f"skipped: {heavy}"} for c in cfg.candidates if c not in candidates]
+    for c in candidates:
         if search.time_left() <= 0 and whole:
             break
         whole.append(search.trial(c))
@@ -366,9 +413,20 @@ def mixed(src: Path, cfg: MixedConfig, ctx: QuantContext, out: Path) -> dict[str
     fastest = min(lat[r[0].path] for r in timed)
     close = [r for r in timed if lat[r[0].path] <= 1.05 * fastest]
     chosen = max(close, key=lambda r: r[0].slack(search.gates))
+    verification: list[dict[str, Any]] = []
+    if ctx.verify is not None and passing:
+        # the preferred one first, then the other passing candidates from the fastest
+        order = [chosen, *sorted((r for r in timed if r is not chosen), key=lambda r: lat[r[0].path])]
+        for r in order:
+            verification.append(search.verify(r[0]))
+            if verification[-1]["passed"]:
+                chosen = r
+                break
     final, full, ranking = chosen
     shutil.copyfile(final.path, out)
     passed, why = evaluate_gates(search.gates, final.metrics)
+    if verification and not verification[-1]["passed"]:
+        passed, why = False, f"no passing candidate held on the verification data: {verification[-1]['why']}"
     # 4. the cost of the FP32 nodes, measured against the same candidate fully quantized
     cost: dict[str, Any] = {}
     if final.kept_fp32:
@@ -394,7 +452,12 @@ def mixed(src: Path, cfg: MixedConfig, ctx: QuantContext, out: Path) -> dict[str
         "fp32_cost": cost,
         "gate": {"passed": passed, "why": why, "gates": list(cfg.gates), "margin": cfg.margin,
                  "searched_with": [str(g) for g in search.search_gates], "data": search.select_source,
-                 "samples": len(search.select)},
+                 "samples": len(search.select), "selection_probes": len(search.probes) if search.probes else 0,
+                 "probe_note": search.probe_note or None,
+                 "verified": verification[-1] if verification else None},
+        "verification": verification,
+        "skipped_candidates": skipped,
+        "trial_log": search.log,
         "metrics": {k: v for k, v in final.metrics.items() if isinstance(v, int | float)},
         "latency_ms_b1": round(lat[final.path], 4),
         "candidates": [{"base": _label(r[0].config), "passed": r[0].passed, "fp32_nodes": len(r[0].kept_fp32),

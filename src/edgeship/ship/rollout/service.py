@@ -275,6 +275,9 @@ class RolloutServer:
         self.app = create_app(db, self.tokens, limits)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted connections inherit TCP_NODELAY: a response's head and body go out at once, not
+        # 40 ms apart (Nagle's algorithm waiting for the client's delayed ACK).
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.bind((host, port))
         self.host, self.port = self.sock.getsockname()[:2]
         self.url = f"{'https' if tls else 'http'}://{self.host}:{self.port}"

@@ -313,17 +313,17 @@ class RolloutStore:
             ok = s["succeeded_devices"]
             ev = Evidence(new=self._device_totals(conn, r["target"], ok),
                           old=self._device_totals(conn, r["from_target"], ok) if r["from_target"] else {},
-                          reference=self._profile(conn, r["target"]), min_devices=min(need, max(1, len(ok))),
+                          reference=self._profile(conn, r["target"]), min_devices=need,
                           min_inferences=cfg.gates.min_inferences)
             verdicts = evaluate(cfg.gates, ev)
             self._store_verdicts(conn, r["id"], verdicts)
             failed = [v for v in verdicts if v.passed is False]
             if failed:
-                v = failed[0]
+                named = list(dict.fromkeys(d for f in failed for d in f.devices))  # every failing gate's devices
                 names = ", ".join(f.gate for f in failed)
                 self._halt(conn, r, f"gate {names} failed: {'; '.join(f.why for f in failed)}; "
-                                    f"devices {', '.join(v.devices) or '-'}",
-                           {**v.to_dict(), "gates": [f.gate for f in failed]})
+                                    f"devices {', '.join(named) or '-'}",
+                           {**failed[0].to_dict(), "devices": named, "gates": [f.gate for f in failed]})
                 return
             with_telemetry = sum(1 for a in ev.new.values() if a.count >= cfg.gates.min_inferences)
             ready = ready and with_telemetry >= math.ceil(r["advance_fraction"] * len(ok))
@@ -501,4 +501,5 @@ class RolloutStore:
         by_target: dict[str, int] = {}
         for d in devices:
             by_target[d["active_target"] or "(none)"] = by_target.get(d["active_target"] or "(none)", 0) + 1
-        return {"rollouts": rollouts, "devices": devices, "fleet": {"devices": len(devices), "by_target": by_target}}
+        return {"rollouts": rollouts, "devices": devices, "fleet": {"devices": len(devices), "by_target": by_target},
+                "telemetry": self.telemetry_targets()}

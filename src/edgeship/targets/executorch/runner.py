@@ -49,7 +49,7 @@ class ExecuTorchRunner(Runner):
 
         arrays = self.inputs_in_order(feeds, self.model.io.input_names)
         try:
-            outs = session["method"].execute([torch.from_numpy(np.ascontiguousarray(x)) for x in arrays])
+            outs = session["method"].execute([torch.from_numpy(np.asarray(x, order="C")) for x in arrays])
         except (RuntimeError, ValueError) as exc:
             raise BadInput(f"ExecuTorch could not run {self.model.path.name} on these inputs "
                            f"({str(exc).splitlines()[0][:200]}); check their shapes") from None

@@ -39,6 +39,7 @@ from edgeship.targets.hwmap.result import (
 from edgeship.targets.hwmap.rules import Verdict
 
 SUGGESTIONS_FILE = Path(__file__).with_name("suggestions.yaml")
+NOWHERE = "\0none"  # the pseudo-unit of unplaced nodes while partitioning
 
 
 def build_map(graph: Graph, target: MapTarget, model_label: str | None = None) -> HardwareMap:
@@ -182,7 +183,8 @@ def _partitions(places: list[NodePlacement], deps: dict[str, set[str]]) -> list[
     """Contiguous partitions: take ready nodes of the current unit while there are any, then switch
     to the unit of the earliest ready node (TFLite's PartitionGraphIntoIndependentNodeSubsets)."""
     order = {p.name: i for i, p in enumerate(places)}
-    unit_of = {p.name: p.unit for p in places if p.status == PLACED}
+    # unplaced nodes take part as a unit of their own (they break runs) but make no partition
+    unit_of = {p.name: p.unit if p.status == PLACED else NOWHERE for p in places if p.status in (PLACED, UNPLACED)}
     waiting = {n: len(d & unit_of.keys()) for n, d in deps.items() if n in unit_of}
     users: dict[str, list[str]] = defaultdict(list)
     for n, d in deps.items():
@@ -204,7 +206,8 @@ def _partitions(places: list[NodePlacement], deps: dict[str, set[str]]) -> list[
                 waiting[user] -= 1
                 if waiting[user] == 0:
                     heapq.heappush(ready[unit_of[user]], (order[user], user))
-        out.append(Partition(len(out), unit, tuple(sorted(members, key=order.__getitem__))))
+        if unit != NOWHERE:
+            out.append(Partition(len(out), unit, tuple(sorted(members, key=order.__getitem__))))
     return out
 
 

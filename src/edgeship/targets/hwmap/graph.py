@@ -145,8 +145,9 @@ def _value_tensor(value_info: Any, const: bool = False) -> Tensor:
     return Tensor(value_info.name, dtype, shape, const)
 
 
-def fix_input_shapes(model: ModelProto, shapes: dict[str, tuple[int, ...]]) -> None:
-    """Pin the named graph inputs to fixed shapes (in place), like a static export would."""
+def fix_input_shapes(model: ModelProto, shapes: dict[str, tuple[int | str, ...]]) -> None:
+    """Pin the named graph inputs to fixed shapes (in place), like a static export would; a dim
+    given as a name stays symbolic under that name (a partly static export)."""
     known = {i.name: i for i in model.graph.input}
     for name, dims in shapes.items():
         if name not in known:
@@ -156,11 +157,15 @@ def fix_input_shapes(model: ModelProto, shapes: dict[str, tuple[int, ...]]) -> N
         if len(shape.dim) != len(dims):
             raise BadInput(f"--shape {name}: the input has rank {len(shape.dim)}, the shape given has {len(dims)}")
         for d, size in zip(shape.dim, dims, strict=True):
-            d.ClearField("dim_param")
-            d.dim_value = int(size)
+            if isinstance(size, str):
+                d.ClearField("dim_value")
+                d.dim_param = size
+            else:
+                d.ClearField("dim_param")
+                d.dim_value = int(size)
 
 
-def read_onnx(model: ModelProto | str | Path, shapes: dict[str, tuple[int, ...]] | None = None,
+def read_onnx(model: ModelProto | str | Path, shapes: dict[str, tuple[int | str, ...]] | None = None,
               name: str | None = None) -> Graph:
     """The graph of an ONNX model (a path or a proto; weights are not needed)."""
     import onnx
@@ -201,12 +206,14 @@ def _small_constants(g: Any, limit: int = 16) -> dict[str, list[float]]:
     """Values of the small constants (initializers and Constant outputs of at most ``limit``
     elements) that rules and lowering read: Clip bounds, Pad modes, axes."""
     from onnx import numpy_helper
+    from onnx.external_data_helper import uses_external_data
 
     found: dict[str, list[float]] = {}
     tensors = [(t.name, t) for t in g.initializer]
     tensors += [(n.output[0], a.t) for n in g.node if n.op_type == "Constant" for a in n.attribute if a.name == "value"]
     for name, t in tensors:
-        if math.prod(t.dims) <= limit:
+        # external data is never read here: the map needs no weights (and follows no file paths)
+        if math.prod(t.dims) <= limit and not uses_external_data(t):
             try:
                 found[name] = [float(v) for v in numpy_helper.to_array(t).ravel()]
             except (ValueError, TypeError):  # external data not loaded, strings: not a value we need
@@ -317,7 +324,8 @@ def read_tflite(path: str | Path, name: str | None = None) -> Graph:
         shape = tuple(int(d) if d >= 0 else None for d in (sig if sig is not None else []))
         buf = model.buffers[t.buffer] if model.buffers and t.buffer < len(model.buffers) else None
         const = bool(buf is not None and ((buf.data is not None and len(buf.data)) or buf.size))
-        tensors[str(i)] = Tensor(str(i), TFLITE_DTYPES.get(t.type), shape, const)
+        label = t.name.decode("utf-8", "replace") if isinstance(t.name, bytes) else (t.name or str(i))
+        tensors[str(i)] = Tensor(label, TFLITE_DTYPES.get(t.type), shape, const)  # keyed by index, named
     nodes = []
     for i, op in enumerate(sub.operators or []):
         code = model.operatorCodes[op.opcodeIndex]

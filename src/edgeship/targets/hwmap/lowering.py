@@ -18,6 +18,7 @@ LOWERING_FILE = Path(__file__).with_name("lowering.yaml")
 # Ops whose output onnx2tf folds into the producer's fused activation (TFLite's fused_activation_function).
 FUSING_PRODUCERS = {"Conv", "ConvTranspose", "Gemm", "MatMul", "Add", "Sub", "Mul", "AveragePool", "MaxPool",
                     "Concat"}
+FLOATS = {"fp32", "fp16", "bf16", "fp64"}
 
 Case = Callable[[Node, Graph], bool]
 CASES: dict[str, Case] = {}
@@ -46,11 +47,25 @@ def _grouped(node: Node, graph: Graph) -> bool:
     return int(node.attrs.get("group", 1)) > 1 and not _depthwise(node, graph)
 
 
+def _through_qdq(tensor: str, graph: Graph) -> tuple[Node | None, str]:
+    """The node that really makes ``tensor``, looking through a QuantizeLinear/DequantizeLinear pair
+    (int8 tensors, not ops, once converted), and the tensor it made."""
+    producers = graph.producers()
+    node = producers.get(tensor)
+    if node is not None and node.op_type == "DequantizeLinear":
+        q = producers.get(node.inputs[0])
+        if q is not None and q.op_type == "QuantizeLinear":
+            return producers.get(q.inputs[0]), q.inputs[0]
+    return node, tensor
+
+
 @case("fused")
 def _fused(node: Node, graph: Graph) -> bool:
     """An activation (Relu, Relu6-Clip, Tanh) or a BatchNormalization/Add onnx2tf folds into the op before it."""
-    producer = graph.producers().get(node.inputs[0]) if node.inputs else None
-    if producer is None or producer.folded or len(graph.consumers().get(node.inputs[0], [])) != 1:
+    if not node.inputs:
+        return False
+    producer, made = _through_qdq(node.inputs[0], graph)
+    if producer is None or producer.folded or len(graph.consumers().get(made, [])) != 1:
         return False
     if node.op == "BatchNormalization":
         return producer.op in ("Conv", "ConvTranspose", "Gemm")
@@ -105,59 +120,209 @@ def _nearest(node: Node, graph: Graph) -> bool:
     return node.attrs.get("mode", "nearest") == "nearest"
 
 
-def _near(values: list[float] | None, target: float) -> bool:
-    return values is not None and len(values) == 1 and abs(values[0] - target) < 1e-3
+def _scalar(graph: Graph, name: str) -> float | None:
+    """The value of a one-element constant tensor, else None."""
+    values = graph.values.get(name)
+    return values[0] if values is not None and len(values) == 1 else None
+
+
+def _first_user(graph: Graph, tensor: str) -> Node | None:
+    """The first node that reads ``tensor`` (onnx2tf's ``node.o()``), or None."""
+    users = graph.consumers().get(tensor, [])
+    return users[0] if users else None
 
 
 def gelu_patterns(graph: Graph) -> dict[str, str]:
-    """Node name -> "erf" or "part" for each exact-GELU subgraph x * 0.5 * (1 + Erf(x / sqrt 2)),
-    which onnx2tf replaces by one GELU builtin (computed once per graph)."""
+    """Node name -> "gelu" or "part" for each exact-GELU subgraph onnx2tf replaces by one GELU builtin
+    (computed once per graph). onnx2tf 1.28.8 matches one shape only (ops/Div.py, issue 465):
+    ``Div(x, 1.4142135) -> Erf -> Add(erf, 1.0) -> Mul(x, add) -> Mul(mul, 0.5)``, each the first user
+    of the one before, the constants in those input positions. The Div becomes GELU, the other four
+    vanish; any other order (torch's dynamo export writes ``Mul(0.5, add)`` before ``Mul(x, .)``) is
+    converted op by op, its Erf as the elementary-op approximation."""
     if "_gelu" in graph.__dict__:
         return graph.__dict__["_gelu"]
     found: dict[str, str] = {}
-    producers, consumers = graph.producers(), graph.consumers()
-
-    def const_of(node: Node) -> list[float] | None:
-        return next((graph.values[i] for i in node.inputs if i in graph.values), None)
-
-    def only_user(node: Node) -> Node | None:
-        users = consumers.get(node.outputs[0], [])
-        return users[0] if len(users) == 1 else None
-
-    for erf in (n for n in graph.nodes if n.op == "Erf"):
-        scale = producers.get(erf.inputs[0])
-        if scale is None or not ((scale.op == "Div" and _near(const_of(scale), 2 ** 0.5))
-                                 or (scale.op == "Mul" and _near(const_of(scale), 2 ** -0.5))):
+    for div in (n for n in graph.nodes if n.op == "Div" and len(n.inputs) == 2 and not n.folded):
+        sqrt2 = _scalar(graph, div.inputs[1])
+        if sqrt2 is None or abs(sqrt2 - 2 ** 0.5) > 1e-6:
             continue
-        x = next(i for i in scale.inputs if i not in graph.values)
-        add = only_user(erf)
-        if add is None or add.op != "Add" or not _near(const_of(add), 1.0):
+        x = div.inputs[0]
+        erf = _first_user(graph, div.outputs[0])
+        add = _first_user(graph, erf.outputs[0]) if erf is not None and erf.op == "Erf" else None
+        if add is None or add.op != "Add" or len(add.inputs) != 2 or _scalar(graph, add.inputs[1]) != 1.0:
             continue
-        chain, node, has_half, has_x = [], add, False, False
-        for _ in range(2):
-            node = only_user(node)
-            if node is None or node.op != "Mul":
-                break
-            chain.append(node)
-            has_half |= _near(const_of(node), 0.5)
-            has_x |= x in node.inputs
-        if has_half and has_x:
-            found[erf.name] = "erf"
-            found.update({n.name: "part" for n in (scale, add, *chain)})
+        mul_x = _first_user(graph, add.outputs[0])
+        if mul_x is None or mul_x.op != "Mul" or len(mul_x.inputs) != 2 or mul_x.inputs[0] != x:
+            continue
+        mul_half = _first_user(graph, mul_x.outputs[0])
+        if mul_half is None or mul_half.op != "Mul" or len(mul_half.inputs) != 2 or \
+                _scalar(graph, mul_half.inputs[1]) != 0.5:
+            continue
+        found[div.name] = "gelu"
+        found.update({n.name: "part" for n in (erf, add, mul_x, mul_half)})
     graph.__dict__["_gelu"] = found
     return found
 
 
 @case("gelu")
 def _gelu(node: Node, graph: Graph) -> bool:
-    """The Erf of an exact-GELU subgraph (it becomes GELU)."""
-    return gelu_patterns(graph).get(node.name) == "erf"
+    """The Div of onnx2tf's exact-GELU pattern (it becomes GELU)."""
+    return gelu_patterns(graph).get(node.name) == "gelu"
 
 
 @case("gelu_part")
 def _gelu_part(node: Node, graph: Graph) -> bool:
-    """The Div/Add/Mul around that Erf (they vanish into the GELU)."""
+    """The Erf, Add and two Muls of that pattern (they vanish into the GELU)."""
     return gelu_patterns(graph).get(node.name) == "part"
+
+
+@case("const_divisor")
+def _const_divisor(node: Node, graph: Graph) -> bool:
+    """A float Div by a constant: the TFLite converter multiplies by its reciprocal instead (MUL)."""
+    return len(node.inputs) == 2 and graph.tensor(node.inputs[1]).const and node.dtype in FLOATS
+
+
+@case("clip_min")
+def _clip_min(node: Node, graph: Graph) -> bool:
+    """A Clip with a lower bound only: one MAXIMUM."""
+    lo, hi = _clip_bounds(node, graph)
+    return lo is not None and hi is None and not _has_input(node, 2)
+
+
+@case("clip_max")
+def _clip_max(node: Node, graph: Graph) -> bool:
+    """A Clip with an upper bound only: one MINIMUM."""
+    lo, hi = _clip_bounds(node, graph)
+    return hi is not None and lo is None and not _has_input(node, 1)
+
+
+def _has_input(node: Node, pos: int) -> bool:
+    return len(node.inputs) > pos and bool(node.inputs[pos])
+
+
+@case("runtime_indices")
+def _runtime_indices(node: Node, graph: Graph) -> bool:
+    """A Gather by indices computed at run time: onnx2tf wraps negative indices first
+    (``indices + cast(indices < 0) * dim``: LESS, CAST, MUL, ADD) before the GATHER (ops/Gather.py)."""
+    return len(node.inputs) > 1 and not graph.tensor(node.inputs[1]).const
+
+
+# -- layouts: onnx2tf runs image-like tensors channels-last ----------------------------------------
+def channels_last(graph: Graph) -> set[str]:
+    """The tensors onnx2tf holds channels-last (NHWC): graph inputs of rank 3 to 5 (it transposes
+    them, unless told to keep them) and what is computed from them, up to a Reshape or Flatten,
+    whose output is in the ONNX order again (computed once per graph)."""
+    if "_channels_last" in graph.__dict__:
+        return graph.__dict__["_channels_last"]
+    found = {name for name in graph.inputs if (graph.tensor(name).rank or 0) in (3, 4, 5)}
+    for node in graph.nodes:
+        if node.op in ("Reshape", "Flatten") or node.folded:
+            continue
+        if any(i in found for i in node.inputs if i):
+            found.update(o for o in node.outputs if o and (graph.tensor(o).rank or 0) >= 3)
+    graph.__dict__["_channels_last"] = found
+    return found
+
+
+def _static(shape: tuple[Any, ...] | None) -> bool:
+    return shape is not None and all(isinstance(d, int) and d > 0 for d in shape)
+
+
+def _moves_data(shape: tuple[int, ...]) -> bool:
+    """Whether NHWC -> NCHW of an NCHW ``shape`` moves data: it does unless the dims it reorders
+    that are not 1 keep their order (then the converter makes the TRANSPOSE a RESHAPE)."""
+    nhwc = (shape[0], *shape[2:], shape[1])
+    return [d for d in nhwc if d != 1] != [d for d in shape if d != 1]
+
+
+def _layout_transpose(node: Node, graph: Graph) -> bool:
+    """A Reshape/Flatten of a channels-last tensor: onnx2tf transposes it back to NCHW first
+    (ops/Reshape.py), and that TRANSPOSE stays when it moves data."""
+    src = graph.tensor(node.inputs[0]) if node.inputs else None
+    if src is None or src.name not in channels_last(graph) or not _static(src.shape):
+        return False
+    return _moves_data(tuple(int(d) for d in src.shape))  # type: ignore[union-attr]
+
+
+def _reshape_vanishes_into_fc(node: Node, graph: Graph) -> bool:
+    """The TFLite converter drops a RESHAPE whose only user is a FULLY_CONNECTED with a rank-2
+    output when the reshape keeps the last dimension of the tensor it is given (the FC flattens
+    all but the last dimension itself: RemoveReshapeBeforeFullyConnected)."""
+    users = graph.consumers().get(node.outputs[0], []) if node.outputs else []
+    out = graph.tensor(node.outputs[0]) if node.outputs else None
+    src = graph.tensor(node.inputs[0]) if node.inputs else None
+    if len(users) != 1 or out is None or src is None or not _static(out.shape) or not _static(src.shape):
+        return False
+    fc = users[0]
+    if not (fc.op == "Gemm" or (fc.op == "MatMul" and _const_b(fc, graph))) or out.rank != 2:
+        return False
+    # with no TRANSPOSE before it, the converter reshapes the NHWC tensor: its last dim is the channels
+    nhwc = src.name in channels_last(graph) and not _layout_transpose(node, graph)
+    return (src.shape[1] if nhwc else src.shape[-1]) == out.shape[-1]
+
+
+@case("nchw_into_fc")
+def _nchw_into_fc(node: Node, graph: Graph) -> bool:
+    """A flatten of a channels-last tensor into a fully-connected layer: only the TRANSPOSE stays."""
+    return _layout_transpose(node, graph) and _reshape_vanishes_into_fc(node, graph)
+
+
+@case("into_fc")
+def _into_fc(node: Node, graph: Graph) -> bool:
+    """A reshape the FULLY_CONNECTED after it absorbs: nothing stays."""
+    return not _layout_transpose(node, graph) and _reshape_vanishes_into_fc(node, graph)
+
+
+@case("nchw")
+def _nchw(node: Node, graph: Graph) -> bool:
+    """A reshape of a channels-last tensor: TRANSPOSE back to NCHW, then RESHAPE."""
+    return _layout_transpose(node, graph)
+
+
+# Ops through which the TFLite converter moves a RESHAPE (an elementwise op with a constant scalar),
+# and ops into which it folds one (a broadcasting elementwise op with a computed other operand).
+ELEMENTWISE = {"Add", "Sub", "Mul", "Div"}
+
+
+@case("fc_reshape")
+def _fc_reshape(node: Node, graph: Graph) -> bool:
+    """A MatMul with constant 2-D weights on a rank-3+ input: FULLY_CONNECTED flattens the leading
+    dims, and a RESHAPE restores them unless every use of the result (past its fused bias Add and
+    elementwise ops with a constant) is a Reshape, which it merges into, or a broadcasting
+    elementwise op with a computed other operand, which it folds into."""
+    if not _const_b(node, graph) or (graph.tensor(node.inputs[0]).rank or 0) < 3:
+        return False
+    pending, seen = [node.outputs[0]], set()
+    while pending:
+        tensor = pending.pop()
+        if tensor in seen:
+            continue
+        seen.add(tensor)
+        for user in graph.consumers().get(tensor, []):
+            if user.op == "Reshape":
+                continue
+            if user.op in ELEMENTWISE and len(user.inputs) == 2:
+                other = next((i for i in user.inputs if i != tensor), tensor)
+                if graph.tensor(other).const:  # the bias Add (fused) or a scalar: look further
+                    pending.extend(o for o in user.outputs if o)
+                    continue
+                continue  # folded into the broadcast
+            return True
+    return False
+
+
+@case("qdq_inner")
+def _qdq_inner(node: Node, graph: Graph) -> bool:
+    """A QuantizeLinear feeding only DequantizeLinear, or a DequantizeLinear of a constant or of such a
+    Quantize: in a TFLite int8 model these are int8 tensors, not ops (only the graph's input
+    QUANTIZE and output DEQUANTIZE stay)."""
+    consumers, producers = graph.consumers(), graph.producers()
+    if node.op_type == "QuantizeLinear":
+        users = consumers.get(node.outputs[0], [])
+        return bool(users) and all(u.op_type == "DequantizeLinear" for u in users)
+    src = graph.tensor(node.inputs[0])
+    p = producers.get(node.inputs[0])
+    return src.const or (p is not None and p.op_type == "QuantizeLinear")
 
 
 @functools.cache

@@ -14,9 +14,10 @@ import functools
 from pathlib import Path
 from typing import Any
 
+from edgeship.core.artifact import Model
 from edgeship.core.errors import BadInput
 from edgeship.targets.hwmap.graph import Graph
-from edgeship.targets.hwmap.profiles import MapTarget, map_target
+from edgeship.targets.hwmap.profiles import MapTarget, device_target, map_target
 from edgeship.targets.hwmap.result import Problem
 
 RUNTIMES_FILE = Path(__file__).with_name("runtimes.yaml")
@@ -181,7 +182,8 @@ def _shape_and_dtype_problems(req: dict[str, Any], target: MapTarget) -> list[Pr
                 + ("" if blocking else f"; with them the model runs on {target.units[-1].name} instead"))
         out.append(Problem("dynamic_shape", what, "build a static variant (fix the dynamic dims at export or "
                            "conversion)", blocking=blocking))
-    for dtype in req.get("dtypes", []):
+    converted = req.get("vocabulary") == "onnx" and any(u.rules.vocabulary == "tflite" for u in target.units)
+    for dtype in [] if converted else req.get("dtypes", []):  # a converter changes the types of an ONNX file
         takes = [u for u in target.units if not u.rules.limits.get("dtypes") or dtype in u.rules.limits["dtypes"]]
         if not takes:
             allowed = "/".join(target.units[0].rules.limits["dtypes"])
@@ -201,6 +203,36 @@ def _memory_problems(req: dict[str, Any], budget: int) -> list[Problem]:
         return [Problem("memory", f"{what}, over the budget of {budget} B",
                         "quantize (int8 quarters the weights), shrink the model, or raise the budget")]
     return []
+
+
+def installed_version(package: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def device_problems(record: dict[str, Any], runtime: str, runtime_version: str | None = None,
+                    memory_budget: int | None = None) -> list[Problem]:
+    """What keeps a release (its signed requirements record) from loading on a device that runs
+    ``runtime`` (a report name such as ``onnxruntime-cpu``) at ``runtime_version`` (default: the
+    version installed here): the blocking problems only. A runtime no map target judges has none."""
+    found = device_target(runtime)
+    if found is None:
+        return []
+    target, package = found
+    version = runtime_version or installed_version(package)
+    return [p for p in check_requirements(record, target, version, memory_budget) if p.blocking]
+
+
+def model_requirements(model: Model) -> dict[str, Any] | None:
+    """The requirements record of a model file, or None for a format the map does not read."""
+    from edgeship.targets.hwmap.run import READERS
+
+    reader = READERS.get(model.format)
+    return requirements(reader(model.path), model.format, model.facts) if reader else None
 
 
 def preflight(graph: Graph, target: MapTarget | str, model_format: str, runtime_version: str | None = None,

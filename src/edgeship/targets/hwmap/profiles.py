@@ -94,5 +94,12 @@ def map_target(name: str) -> MapTarget:
                      spec.get("runtime", ""), spec.get("crosscheck", ""), spec.get("deploy", ""))
 
 
+def device_target(runtime: str) -> tuple[MapTarget, str] | None:
+    """The map target that judges releases for a device runtime (a report name such as
+    ``onnxruntime-cpu``) and the package whose version is the runtime's; None when none does."""
+    spec = (_data().get("devices") or {}).get(runtime)
+    return (map_target(spec["target"]), spec["package"]) if spec else None
+
+
 def all_map_targets() -> list[MapTarget]:
     return [map_target(n) for n in target_names()]

@@ -21,8 +21,11 @@ An op rule may say: ``min_version``/``max_version`` (ONNX since-version range), 
 TFLite op versions taken), ``dtypes``, ``min_rank``/``max_rank`` (of the first data input),
 ``ranks`` (allowed ranks), ``static_shapes``, ``const_inputs`` (input positions that must be
 constants), ``attrs`` (allowed values per attribute; an absent attribute takes its default),
-``max_outputs``, ``note`` and ``cite``. :func:`load_rules` refuses unknown keys and citations that
-resolve to no source, so a rule without its document cannot ship.
+``const_values`` (the values a constant input may have, by position), ``max_outputs``,
+``view_target`` (limits on the shape a Reshape/Flatten/Squeeze/Unsqueeze makes:
+``max_symbolic`` dims computed at run time from a dynamic dim, ``max_inferred`` dims left to -1),
+``note`` and ``cite``. :func:`load_rules` refuses unknown keys and citations that resolve to no
+source, so a rule without its document cannot ship.
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ if TYPE_CHECKING:
 
 RULES_DIR = Path(__file__).parent / "rules"
 OP_KEYS = {"min_version", "max_version", "versions", "dtypes", "min_rank", "max_rank", "ranks", "static_shapes",
-           "const_inputs", "attrs", "max_outputs", "note", "cite", "aten"}
+           "const_inputs", "const_values", "attrs", "max_outputs", "view_target", "note", "cite", "aten"}
+VIEW_TARGET_KEYS = {"max_symbolic", "max_inferred"}
 LIMIT_KEYS = {"dtypes", "max_rank", "static_shapes", "cite", "note"}
 FILE_KEYS = {"name", "title", "version", "vocabulary", "sources", "cite", "limits", "ops", "unsupported", "unit",
              "about", "unlisted"}
@@ -190,6 +194,16 @@ def _check_const_inputs(rs: RuleSet, rule: OpRule, node: Node, graph: Graph, op:
     return ""
 
 
+def _check_const_values(rs: RuleSet, rule: OpRule, node: Node, graph: Graph, op: str) -> str:
+    for pos, allowed in (rule.get("const_values") or {}).items():
+        name = node.inputs[int(pos)] if int(pos) < len(node.inputs) else ""
+        value = graph.values.get(name) if name else None
+        if value is None or len(value) != 1 or value[0] not in allowed:
+            shown = "computed or not a scalar" if value is None or len(value) != 1 else f"{value[0]:g}"
+            return f"{op} input {pos} is {shown}; the {rs.title} takes {' or '.join(f'{v:g}' for v in allowed)}"
+    return ""
+
+
 def _check_attrs(rs: RuleSet, rule: OpRule, node: Node, graph: Graph, op: str) -> str:
     if op != node.op:
         return ""
@@ -207,8 +221,64 @@ def _check_outputs(rs: RuleSet, rule: OpRule, node: Node, graph: Graph, op: str)
     return ""
 
 
-CHECKS = (_check_version, _check_dtype, _check_static, _check_rank, _check_const_inputs, _check_attrs,
-          _check_outputs)
+SYMBOLIC, INFERRED, FIXED = "symbolic", "inferred", "fixed"
+
+
+def view_target(node: Node, graph: Graph) -> list[str] | None:
+    """What each dim of the shape ``node`` reshapes to is, as the PyTorch program it was exported
+    from has it: ``fixed`` (an int), ``inferred`` (-1) or ``symbolic`` (computed from a dynamic dim
+    at run time); None when the node makes no shape of its own or its rank is unknown.
+
+    A Reshape's shape input is read element by element (a constant, or a Concat of constant pieces
+    and computed ones, as exporters build it); a computed element is fixed where shape inference
+    found the output dim static. Flatten/Squeeze/Unsqueeze reshape to their output shape."""
+    out = graph.tensor(node.outputs[0]) if node.outputs else None
+    if out is None or out.shape is None:
+        return None
+    static = [isinstance(d, int) and d > 0 for d in out.shape]
+    if node.op != "Reshape":
+        return [FIXED if s else SYMBOLIC for s in static]
+    elements = _shape_elements(graph, node.inputs[1]) if len(node.inputs) > 1 else None
+    if elements is None or len(elements) != len(static):
+        return [FIXED if s else SYMBOLIC for s in static]
+    return [INFERRED if e == -1 else FIXED if e is not None or s else SYMBOLIC for e, s in zip(elements, static)]
+
+
+def _shape_elements(graph: Graph, name: str) -> list[float | None] | None:
+    """The elements of a 1-D shape tensor: known constants, None where computed; None if unknown."""
+    if name in graph.values:
+        return list(graph.values[name])
+    producer = graph.producers().get(name)
+    if producer is None or producer.op != "Concat":
+        t = graph.tensor(name)
+        n = t.shape[0] if t.shape and len(t.shape) == 1 and isinstance(t.shape[0], int) else None
+        return None if n is None else [None] * n
+    out: list[float | None] = []
+    for piece in producer.inputs:
+        part = _shape_elements(graph, piece)
+        if part is None:
+            return None
+        out.extend(part)
+    return out
+
+
+def _check_view_target(rs: RuleSet, rule: OpRule, node: Node, graph: Graph, op: str) -> str:
+    limits = rule.get("view_target")
+    dims = view_target(node, graph) if limits else None
+    if not dims:
+        return ""
+    shown = "[" + ", ".join({SYMBOLIC: "?", INFERRED: "-1", FIXED: "n"}[d] for d in dims) + "]"
+    symbolic, inferred = dims.count(SYMBOLIC), dims.count(INFERRED)
+    if symbolic > limits.get("max_symbolic", len(dims)):
+        return (f"{op} to a shape with {symbolic} dim(s) computed at run time ({shown}): the {rs.title} takes "
+                f"static reshapes only; pin the dynamic dims (a static export)")
+    if inferred > limits.get("max_inferred", len(dims)):
+        return f"{op} to a shape with {inferred} inferred (-1) dims ({shown}): the {rs.title} takes one at most"
+    return ""
+
+
+CHECKS = (_check_version, _check_dtype, _check_static, _check_rank, _check_const_inputs, _check_const_values,
+          _check_attrs, _check_outputs, _check_view_target)
 
 
 # -- loading -------------------------------------------------------------------------------------
@@ -263,6 +333,8 @@ def parse_rules(data: dict[str, Any], path: Path) -> RuleSet:
         for d in spec.get("dtypes") or ():
             if d not in DTYPES:
                 raise fail(f"{op}: unknown dtype {d!r}")
+        if set(spec.get("view_target") or {}) - VIEW_TARGET_KEYS:
+            raise fail(f"{op}: view_target takes {', '.join(sorted(VIEW_TARGET_KEYS))}")
         cite = spec.get("cite", default)
         if cite not in sources:
             raise fail(f"{op} cites {cite!r}, which is not among its sources ({', '.join(sources)})")

@@ -53,5 +53,5 @@ def map_model(model: Model | str | Path, target: str, *, device_runtime: str | N
     if crosscheck:
         from edgeship.targets.hwmap.crosscheck import cross_check
 
-        hw.crosscheck = cross_check(hw, graph, model, profile, source=source)
+        hw.crosscheck = cross_check(hw, graph, model, profile, source=source, shapes=shapes)
     return hw

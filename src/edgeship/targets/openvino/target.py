@@ -5,10 +5,12 @@ Placement is the device plugin's own ``query_model``."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar
 
 from edgeship.core.artifact import Model
-from edgeship.core.registry import require
+from edgeship.core.errors import BadInput
 from edgeship.targets.base import Target, TargetConfig, register_target
 from edgeship.targets.placement import OpPlacement, PlacementReport
 
@@ -20,6 +22,8 @@ PRECISIONS: dict[str, tuple[bool, str]] = {
     "int8": (False, "f32"),  # NNCF INT8; activations the quantizer left in float run in f32
 }
 MODEL_TYPES = ("auto", None, "transformer")
+# (candidates as (label, Model)) -> (index of the one to keep, a record per candidate)
+Selector = Callable[[list[tuple[str, Model]]], tuple[int, list[dict[str, Any]]]]
 PRESETS = ("performance", "mixed")
 
 
@@ -36,18 +40,45 @@ class OpenVinoTargetConfig(TargetConfig):
     # 0.957 without (benchmarks/quantization.py). ENVIRONMENT.md saw the opposite on static 1x32 shapes.
     smooth_quant: bool = True
     fast_bias_correction: bool = True
+    # With a selector (edgeship convert and optimize hand one in, built by check.selection): NNCF's
+    # settings are chosen per model rather than fixed — for a transformer, SmoothQuant on and off
+    # and the generic scheme; for other graphs, the two presets and full bias correction — each
+    # judged on selection data and probes, the best kept. Without one, the fields above apply.
+    search: bool = True
+    # run as static-shape models, one compiled per input shape (12-25 % faster than dynamic shapes on
+    # MiniLM); with length_buckets, text inputs are padded to the next bucket (masked out) first
+    static_shapes: bool = False
+    length_buckets: tuple[int, ...] = ()
+    # fp16 / int8: measure every layer's activations in f32 on the sample inputs first and keep in f32
+    # what the lower precision cannot hold (see targets/openvino/precision_guard.py)
+    keep_breaking_layers: bool = True
 
     def validate(self) -> None:
         super().validate()
         self.choose("model_type", MODEL_TYPES)
         self.choose("preset", PRESETS)
         self.at_least(1, "calib_samples")
+        if self.length_buckets and (not self.static_shapes or any(b < 2 for b in self.length_buckets)):
+            raise BadInput(f"{self.target} length_buckets {list(self.length_buckets)}: give lengths of 2 or more "
+                           "together with static_shapes=true")
 
 
 class OpenVinoTarget(Target):
+    selects_int8 = True  # convert(..., selector=...) chooses NNCF's settings per model
+
+    def convert(self, model: Model | Any, out: str | Path, precision: str | None = None, calib: Any = None,
+                selector: Selector | None = None, **options: Any) -> Model:
+        """As :meth:`Target.convert`; ``selector`` (``check.selection.int8_selector``) judges the INT8
+        candidates NNCF makes with different settings and names the one to keep."""
+        from edgeship.targets.openvino.converter import convert
+
+        return convert(model, Path(out), self.config(precision, **options), calib, selector)
+
     def placement(self, model: Model, device: str = "CPU", **_: Any) -> PlacementReport:
         """Each op of the model and the device the plugin's ``query_model`` gives it (unsupported: none)."""
-        ov = require("openvino", "openvino")
+        from edgeship.targets.openvino.offline import openvino
+
+        ov = openvino()
         core = ov.Core()
         ov_model = core.read_model(str(model.path))
         supported = core.query_model(ov_model, device)

@@ -1,9 +1,16 @@
-"""ONNX → .tflite through onnx2tf (calibration data always passed: onnx2tf otherwise downloads
-sample images, which fails offline), and PyTorch → .tflite through litert-torch."""
+"""ONNX → .tflite through onnx2tf, and PyTorch → .tflite through litert-torch.
+
+onnx2tf downloads sample images from the internet twice: to test-run models whose inputs are all
+NHWC images (at every precision, calibration data given or not) and to calibrate INT8 without data.
+Offline that is the whole target gone, so it is always handed data instead: the calibration rows
+when there are any (and always for INT8), else inputs made from the model's IO spec at the
+conversion shapes; its sample-image download is replaced by those rows for the conversion."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +19,7 @@ import numpy as np
 from edgeship.core.artifact import IOSpec, Model
 from edgeship.core.atomic import check_output_path
 from edgeship.core.errors import BadInput
+from edgeship.core.logs import third_party_output
 from edgeship.core.registry import require
 from edgeship.targets.tflite.target import TfliteTargetConfig
 from edgeship.targets.util import (
@@ -41,23 +49,34 @@ def convert(model: Any, out: Path, cfg: TfliteTargetConfig, calib: Any = None) -
 
 
 def convert_onnx(model: Model, out: Path, cfg: TfliteTargetConfig, calib: Any = None) -> Model:
-    require("onnx2tf", "tflite")
     check_output_path(out)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import onnx2tf
+    with third_party_output():  # TensorFlow's import banners (absl, oneDNN, CUDA probes)
+        onnx2tf = require("onnx2tf", "tflite")
 
+    if cfg.precision == "int8" and (why := why_not_int8(model.io)):
+        raise BadInput(why)
     rows = calib_rows(calib, model.io, cfg.calib_samples)
     if cfg.precision == "int8" and not rows:
         raise BadInput("tflite int8 needs calibration data; pass --calib data:NAME or an .npz file")
-    shapes = fixed_shapes(model.io, rows, {k: tuple(v) for k, v in (cfg.shapes or {}).items()})
+    given = {k: tuple(v) for k, v in (cfg.shapes or {}).items()}
+    padded = padded_sequence(model.io, given, cfg.sequence)
+    if padded:
+        given.update({n: (1, padded["length"]) for n in padded["inputs"]})
+        rows = [pad_sequence(r, padded) for r in rows]
+    shapes = fixed_shapes(model.io, rows, given)
     with scratch_dir(out) as work:
         kwargs: dict[str, Any] = {
-            "input_onnx_file_path": str(model.path), "output_folder_path": str(work / "tf"),
+            "input_onnx_file_path": str(_private_copy(model.path, work, shapes)),
+            "output_folder_path": str(work / "tf"),
             "copy_onnx_input_output_names_to_tflite": True, "verbosity": "error",
             "overwrite_input_shape": [f"{n}:{','.join(map(str, s))}" for n, s in shapes.items()],
             "output_dynamic_range_quantized_tflite": cfg.precision == "int8-dynamic",
             "output_integer_quantized_tflite": cfg.precision == "int8",
             "quant_type": "per-channel" if cfg.per_channel else "per-tensor",
+            # LiteRT has no Erf kernel (a "Flex" TensorFlow op it refuses to run): erf-based GELU, in
+            # every BERT and ViT, is built from elementary ops instead (Abramowitz-Stegun, |error| < 1.5e-7)
+            "replace_to_pseudo_operators": ["erf"],
         }
         if cfg.keep_nchw:
             kwargs["keep_shape_absolutely_input_names"] = model.io.input_names
@@ -65,7 +84,8 @@ def convert_onnx(model: Model, out: Path, cfg: TfliteTargetConfig, calib: Any = 
             kwargs["custom_input_op_name_np_data_path"] = _calib_files(model.io, rows, shapes, work, cfg.keep_nchw)
         log: list[str] = []
         try:
-            with capture_c_output() as log:
+            with capture_c_output() as log, _sample_images(_image_samples(model.io, rows, shapes, cfg.keep_nchw)), \
+                    _reduce_axes_as_ints():
                 onnx2tf.convert(**kwargs)
         except Exception as exc:  # onnx2tf raises bare exceptions for unsupported graphs
             raise BadInput(f"onnx2tf cannot convert {model.path.name}: {type(exc).__name__}: "
@@ -79,7 +99,169 @@ def convert_onnx(model: Model, out: Path, cfg: TfliteTargetConfig, calib: Any = 
     facts = {**inherited_facts(model), "precision": cfg.precision, "frontend": "onnx2tf", "tflite": io_map,
              "input_layout": {m["name"]: m["layout"] for m in io_map["inputs"]},
              "conversion_shapes": {k: list(v) for k, v in shapes.items()}}
+    if padded:
+        facts["padded_sequence"] = padded
     return model.derive(out, "convert:tflite", cfg.to_dict(), fmt="tflite", io=model.io, facts=facts).save()
+
+
+def why_not_int8(io: IOSpec) -> str:
+    """onnx2tf calibrates every input as float32 (its representative dataset casts them): a model with
+    integer inputs (token ids) cannot be fully quantized by it."""
+    ints = [s.name for s in io.inputs if not s.dtype.startswith("onnx:") and np.dtype(s.dtype).kind in "iub"]
+    if not ints:
+        return ""
+    return (f"tflite int8 (onnx2tf) calibrates float inputs only and {', '.join(ints)} "
+            f"{'is' if len(ints) == 1 else 'are'} integer; use tflite int8-dynamic, or int8 on another target")
+
+
+def padded_sequence(io: IOSpec, given: dict[str, tuple[int, ...]], length: int) -> dict[str, Any] | None:
+    """How a text model with a free sequence length becomes a fixed-length program: its token inputs
+    (integer [batch, sequence], not fixed by ``given``) at ``length``, padded at run time with zeros —
+    which the attention mask's zeros mask out — and the outputs along that axis cut back. None when the
+    model has no such inputs or no attention mask (padding would change its outputs)."""
+    names = [s.name for s in io.inputs if s.name not in given and len(s.shape) == 2
+             and not isinstance(s.shape[1], int) and np.dtype(s.dtype).kind in "iu"]
+    if not names or "attention_mask" not in names:
+        return None
+    symbols = {io.input(n).shape[1] for n in names}
+    cut = [o.name for o in io.outputs if len(o.shape) >= 2 and o.shape[1] in symbols]
+    return {"length": int(length), "inputs": names, "outputs": cut}
+
+
+def pad_sequence(feeds: dict[str, np.ndarray], padded: dict[str, Any]) -> dict[str, np.ndarray]:
+    """``feeds`` with the padded inputs filled with zeros to the program's length (longer ones as they are)."""
+    out = dict(feeds)
+    for name in padded["inputs"]:
+        x = out[name]
+        extra = padded["length"] - x.shape[1]
+        if extra > 0:
+            out[name] = np.pad(x, ((0, 0), (0, extra)))
+    return out
+
+
+# onnx2tf's functions that download its sample images (the module imports it by name as well)
+_DOWNLOADERS = ("onnx2tf.onnx2tf", "onnx2tf.utils.common_functions")
+SAMPLE_IMAGES = 20  # what onnx2tf's own sample file holds
+
+
+def _image_samples(io: IOSpec, rows: list[dict[str, np.ndarray]], shapes: dict[str, tuple[int, ...]],
+                   keep_nchw: bool) -> np.ndarray:
+    """Images in onnx2tf's sample layout (N, H, W, C; floats in [0, 1]) for its test run: the rows of
+    the first 4-D input when there are rows, else a seeded pattern at its conversion shape."""
+    spec = next((s for s in io.inputs if len(shapes.get(s.name, ())) == 4), None)
+    if spec is None:
+        return np.zeros((SAMPLE_IMAGES, 8, 8, 3), np.float32)  # no image input: onnx2tf never asks
+    arrs = [r[spec.name] for r in rows if spec.name in r and tuple(r[spec.name].shape) == shapes[spec.name]]
+    shape = shapes[spec.name]
+    if arrs:
+        data = np.concatenate(arrs).astype(np.float32)
+    else:
+        data = np.random.default_rng(0).random((SAMPLE_IMAGES, *shape[1:])).astype(np.float32)
+    if not keep_nchw:
+        data = data.transpose(CHANNELS_LAST[4])
+    reps = -(-SAMPLE_IMAGES // len(data))
+    return np.ascontiguousarray(np.concatenate([data] * reps)[:SAMPLE_IMAGES])
+
+
+@contextlib.contextmanager
+def _sample_images(images: np.ndarray) -> Iterator[None]:
+    """onnx2tf's sample-image download replaced by ``images`` for the duration of a conversion."""
+    import importlib
+
+    saved = []
+    for name in _DOWNLOADERS:
+        module = importlib.import_module(name)
+        if hasattr(module, "download_test_image_data"):
+            saved.append((module, module.download_test_image_data))
+            module.download_test_image_data = lambda: images.copy()
+    try:
+        yield
+    finally:
+        for module, fn in saved:
+            module.download_test_image_data = fn
+
+
+# onnx2tf's reduce converters that take define_reduceXXX by name (each module imports it itself)
+_REDUCERS = ("onnx2tf.utils.common_functions", "onnx2tf.ops.ReduceL1", "onnx2tf.ops.ReduceL2")
+
+
+@contextlib.contextmanager
+def _reduce_axes_as_ints() -> Iterator[None]:
+    """onnx2tf 1.28.8 hands ReduceL1/ReduceL2 of a rank-1/2 tensor a NumPy integer axis when the axes
+    come from an input (opset 18), and tf.norm refuses it ("'axis' must be None, an integer, or a
+    tuple of 2 unique integers": the L2 normalisation of every sentence embedder). For the duration
+    of a conversion, the axes are handed over as Python ints."""
+    import importlib
+
+    saved = []
+    for name in _REDUCERS:
+        module = importlib.import_module(name)
+        original = getattr(module, "define_reduceXXX", None)
+        if original is None:
+            continue
+
+        def define(*, _original: Any = original, target_axes: Any = None, **kw: Any) -> Any:
+            if isinstance(target_axes, list):
+                target_axes = [int(a) if isinstance(a, np.integer) else a for a in target_axes]
+            return _original(target_axes=target_axes, **kw)
+
+        saved.append((module, original))
+        module.define_reduceXXX = define
+    try:
+        yield
+    finally:
+        for module, original in saved:
+            module.define_reduceXXX = original
+
+
+def _private_copy(path: Path, work: Path, shapes: dict[str, tuple[int, ...]]) -> Path:
+    """The graph onnx2tf converts, in the work folder: onnx2tf saves its simplified graph over the file
+    it is given, which must not be the user's (or a run's ``fp32.onnx``). The copy has its inputs fixed
+    to the conversion shapes (onnx2tf's shape inference loses ranks through dynamic-batch
+    Expand/Concat, as in ViT's class token: "Shape must be rank 5 but is rank 3") and the shape
+    arithmetic of those fixed inputs folded by onnxslim (then the same graph converts); graphs of
+    opsets before :data:`ONNX2TF_MIN_OPSET` are upgraded first."""
+    from edgeship.core import onnx_file
+
+    folder = work / "onnx"
+    folder.mkdir()
+    copy = folder / path.name
+    proto = onnx_file.load(path, check=False)
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), ONNX2TF_MIN_OPSET)
+    if opset < ONNX2TF_MIN_OPSET:
+        proto = _upgraded(proto) or proto
+    inputs = onnx_file.io_spec(proto).input_names
+    proto = onnx_file.with_fixed_dims(proto, {n: dims for n, dims in shapes.items() if n in inputs})
+    onnx_file.write(_folded(proto), copy)
+    return copy
+
+
+def _folded(proto: Any) -> Any:
+    """``proto`` with constant shape arithmetic folded (onnxslim), or as it is if onnxslim fails."""
+    try:
+        import onnxslim
+
+        with third_party_output():
+            return onnxslim.slim(proto)
+    except Exception:  # a graph onnxslim cannot simplify is converted as it is
+        return proto
+
+
+# onnx2tf converts the ops of older opsets by their modern definitions: an opset-9 Softmax over the
+# channels of an [N, C, 1, 1] tensor (flatten-then-softmax) came out over a size-1 axis, all ones
+# (measured on the ONNX package's Caffe2 SqueezeNet). Upgraded to opset 13 with ONNX's version
+# converter, the same graph converts exactly (rel_err_max 1.1e-6).
+ONNX2TF_MIN_OPSET = 13
+
+
+def _upgraded(proto: Any) -> Any:
+    """``proto`` converted to :data:`ONNX2TF_MIN_OPSET` by ONNX's version converter, or None if it cannot."""
+    from onnx import version_converter
+
+    try:
+        return version_converter.convert_version(proto, ONNX2TF_MIN_OPSET)
+    except Exception:  # the converter refuses some graphs; onnx2tf then gets the original
+        return None
 
 
 def _last(log: list[str]) -> str:
@@ -112,7 +294,8 @@ def tflite_io_map(path: Path, io: IOSpec) -> dict[str, list[dict[str, Any]]]:
     """Match the .tflite tensors to the ONNX inputs/outputs: by name where the converter kept it, else by
     position; and record the layout permutation from ONNX order to the file's order."""
     interp = require("ai_edge_litert.interpreter", "tflite", "ai-edge-litert")
-    it = interp.Interpreter(model_path=str(path))
+    with third_party_output():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+        it = interp.Interpreter(model_path=str(path))
     return {"inputs": _match(io.inputs, it.get_input_details(), "input"),
             "outputs": _match(io.outputs, it.get_output_details(), "output")}
 

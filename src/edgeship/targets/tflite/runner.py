@@ -66,7 +66,10 @@ class TfliteRunner(Runner):
             it = interp.Interpreter(model_path=str(self.model.path), num_threads=self.threads or None)
         except (ValueError, RuntimeError) as exc:
             raise BadInput(f"LiteRT cannot load {str(self.model.path)!r}: {str(exc).splitlines()[0][:300]}") from None
-        it.allocate_tensors()
+        try:
+            it.allocate_tensors()
+        except RuntimeError as exc:  # ops this interpreter lacks (Select TF "Flex" ops), failed preparation
+            raise BadInput(f"LiteRT cannot run {self.model.path.name}: {_first_sentence(exc)}") from None
         ins, outs = it.get_input_details(), it.get_output_details()
         io_map = io_map_of(self.model, [d["name"] for d in ins], [d["name"] for d in outs])
         # programs exported with a fixed batch of 1 (litert-torch) take one row at a time
@@ -77,6 +80,16 @@ class TfliteRunner(Runner):
         return bool(session["batch_one"])
 
     def _infer(self, session: Any, feeds: Feeds) -> Feeds:
+        padded = self.model.facts.get("padded_sequence")
+        if padded:  # a text program of fixed length: pad (masked out), run, cut the outputs back
+            from edgeship.targets.tflite.converter import pad_sequence
+
+            length = next(iter(feeds[n].shape[1] for n in padded["inputs"] if n in feeds), None)
+            out = self._infer_file(session, pad_sequence(feeds, padded))
+            return {k: (v[:, :length] if k in padded["outputs"] and length else v) for k, v in out.items()}
+        return self._infer_file(session, feeds)
+
+    def _infer_file(self, session: Any, feeds: Feeds) -> Feeds:
         it, ins, outs, io_map = session["it"], session["ins"], session["outs"], session["map"]
         arrays = [(ins[index], x) for index, x in file_layout_inputs(self, io_map, feeds)]
         current = {d["index"]: tuple(d["shape"]) for d in it.get_input_details()}
@@ -93,10 +106,18 @@ class TfliteRunner(Runner):
             dtype = np.dtype(d["dtype"])
             scale, zero = d["quantization"]
             x = quantize(x, dtype, scale, zero) if dtype.kind in "iu" and x.dtype.kind == "f" else x.astype(dtype)
-            it.set_tensor(d["index"], np.ascontiguousarray(x))
+            it.set_tensor(d["index"], np.asarray(x, order="C"))
         it.invoke()
         result: Feeds = {}
         for m in io_map["outputs"]:
             d = outs[m["index"]]
             result[m["name"]] = onnx_layout(m, dequantize(np.array(it.get_tensor(d["index"])), *d["quantization"]))
         return result
+
+
+def _first_sentence(exc: BaseException) -> str:
+    """LiteRT's errors run several sentences and a URL into one line: the first sentence and the op."""
+    text = " ".join(str(exc).split())
+    first = text.split(". ")[0]
+    node = text[text.find("Node number"):].split(" failed")[0] if "Node number" in text else ""
+    return f"{first}{' (' + node + ')' if node else ''}"[:300]

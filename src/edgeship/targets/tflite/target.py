@@ -37,12 +37,16 @@ class TfliteTargetConfig(TargetConfig):
     shapes: dict[str, list[int]] | None = None  # fix symbolic input dims for the conversion
     dynamic: bool = False  # litert-torch: keep the source's dynamic sequence axes (fails on MiniLM: jax tracing)
     max_dim: int = 512  # litert-torch: upper bound of those axes
+    # onnx2tf: the fixed length of a text model's free sequence axis (inputs are padded to it at run
+    # time with attention_mask 0, outputs along it cut back); data sets tokenise to at most 128 tokens
+    sequence: int = 128
 
     def validate(self) -> None:
         super().validate()
         if self.int8_io and self.precision != "int8":
             raise BadInput("tflite int8_io needs precision int8 (full integer quantization)")
         self.at_least(1, "calib_samples")
+        self.at_least(2, "sequence")
 
 
 def tflite_ops(path: Path) -> list[dict[str, Any]]:
@@ -60,6 +64,11 @@ def op_table_report(target: str, model: Model, where: Callable[[str], tuple[str,
 
 
 class TfliteTarget(Target):
+    def why_cannot_convert(self, model: Model, precision: str) -> str:
+        from edgeship.targets.tflite.converter import why_not_int8
+
+        return why_not_int8(model.io) if precision == "int8" and model.format == "onnx" else ""
+
     def placement(self, model: Model, **_: Any) -> PlacementReport:
         xnnpack = op_table("xnnpack")
         return op_table_report(self.name, model,

@@ -1,7 +1,7 @@
-"""A throwaway PostgreSQL server for the tests: ``initdb`` and ``pg_ctl`` of Debian's PostgreSQL
-packages in a temporary folder, on 127.0.0.1 and a free port, run as the ``postgres`` user when
-the tests run as root (PostgreSQL refuses to run as root). One server per test session; each test
-gets a database of its own."""
+"""A throwaway PostgreSQL server for the tests and the fleet benchmarks: ``initdb`` and ``pg_ctl`` of
+Debian's PostgreSQL packages in a temporary folder, on 127.0.0.1 and a free port, run as the
+``postgres`` user when run as root (PostgreSQL refuses to run as root). The tests start one per
+session and give each test a database of its own; the benchmarks start one per run."""
 
 from __future__ import annotations
 

@@ -1,0 +1,180 @@
+"""optimize's executors: local processes (parallel) and a real Ray head on 127.0.0.1 give the same
+rows, verdicts and choices as one process; benchmarks never overlap other jobs; a killed sweep resumes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeship.bench.lock import timing_lock
+from edgeship.core.errors import BadInput
+from edgeship.pipeline.executors import ExecutorConfig, LocalExecutor, SequentialExecutor, make_executor
+from edgeship.pipeline.optimize import optimize
+from edgeship.pipeline.recipe import OptimizeRecipe
+from models.tiny import tiny_onnx
+
+VARIANTS = ("fp32", "fp16", "int8-dynamic", "int8-static", "int4-weight", "mixed")
+
+
+@pytest.fixture()
+def sweep_inputs(tmp_path):
+    model = tiny_onnx(tmp_path / "tiny.onnx")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "eval.npz", x=rng.standard_normal((12, 16)).astype(np.float32))
+    np.savez(tmp_path / "calib.npz", x=rng.standard_normal((64, 16)).astype(np.float32))
+    return model, tmp_path
+
+
+def _recipe(model: Path, folder: Path, out: str, **over) -> OptimizeRecipe:
+    fields = {"model": str(model), "data": str(folder / "eval.npz"), "calib": str(folder / "calib.npz"),
+              "out": str(folder / out), "bench_min_time_s": 0.05, "variants": VARIANTS,
+              "gates": ("cosine_min>=0.99",), "variant_options": {"mixed": {"time_budget_s": 20}}}
+    return OptimizeRecipe(**{**fields, **over})
+
+
+def _outcome(report: dict) -> dict:
+    return {r["id"]: (r["status"], r["gate"]["passed"], r["gate"]["why"], r["metrics"].get("cosine_min"))
+            for r in report["variants"]}
+
+
+def _same_choices(a: dict, b: dict) -> None:
+    """The chosen row per target is the same, or the two are tied within the measurements' uncertainty
+    (the choice between them is the noise's, not the executor's)."""
+    for target in {r["target"] for r in a["variants"]}:
+        ca = next(r for r in a["variants"] if r["target"] == target and r["chosen"])
+        cb = next(r for r in b["variants"] if r["target"] == target and r["chosen"])
+        if ca["id"] != cb["id"]:
+            other = next(r for r in a["variants"] if r["id"] == cb["id"])
+            gap = other["latency_ms"]["p50"] / ca["latency_ms"]["p50"] - 1
+            assert gap < 0.10, (target, ca["id"], cb["id"], gap)
+
+
+def test_local_parallel_sweep_matches_one_process(sweep_inputs):
+    model, folder = sweep_inputs
+    seq = optimize(_recipe(model, folder, "seq"), ExecutorConfig(executor="sequential"))
+    par = optimize(_recipe(model, folder, "par"), ExecutorConfig(executor="local", workers=2))
+    assert seq["executor"]["executor"] == "sequential" and par["executor"] == {
+        **par["executor"], "executor": "local", "workers": 2}
+    assert [r["id"] for r in par["variants"]] == [r["id"] for r in seq["variants"]]
+    assert _outcome(par) == _outcome(seq)
+    _same_choices(seq, par)
+    assert sorted(par["steps"]["ran"]) == sorted(seq["steps"]["ran"])
+    assert par["schema_version"] == 2 and set(par["recommendation"]) == {"onnxruntime-cpu"}
+    assert all(len(r["latency_quantiles_ms"]) == 101 for r in par["variants"] if r["latency_ms"])
+
+
+def test_benchmarks_wait_for_other_jobs_on_the_machine(tmp_path, monkeypatch):
+    """A job holding the shared timing lock (in another process) keeps a benchmark from starting."""
+    monkeypatch.setenv("EDGESHIP_TIMING_LOCK", str(tmp_path / "lock"))
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import time, sys; from edgeship.bench.lock import timing_lock\n"
+        "with timing_lock(exclusive=False):\n    print('held', flush=True); time.sleep(1.5)\n")],
+        stdout=subprocess.PIPE, text=True, env={**os.environ})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        t0 = time.perf_counter()
+        with timing_lock(exclusive=True):
+            waited = time.perf_counter() - t0
+        assert waited > 0.5  # the benchmark started only once the job let go
+    finally:
+        holder.wait(timeout=30)
+    with timing_lock(exclusive=False), timing_lock(exclusive=True):  # this process converts its own lock
+        pass
+
+
+def test_executor_configs_and_errors():
+    assert isinstance(make_executor(ExecutorConfig(executor="sequential")), SequentialExecutor)
+    local = make_executor(ExecutorConfig(workers=3))
+    assert isinstance(local, LocalExecutor) and local.workers == 3 and local.parallel
+    with pytest.raises(BadInput, match="needs --address"):
+        ExecutorConfig(executor="ray")
+    with pytest.raises(BadInput, match="--address is for --executor ray"):
+        ExecutorConfig(executor="local", address="127.0.0.1:1")
+    with pytest.raises(BadInput, match="cannot reach the Ray cluster"):
+        make_executor(ExecutorConfig(executor="ray", address=f"127.0.0.1:{_free_port()}"))
+
+
+def test_a_killed_sweep_resumes_where_it_stopped(sweep_inputs):
+    model, folder = sweep_inputs
+    recipe = _recipe(model, folder, "killed")
+    (folder / "r.yaml").write_text(recipe.to_yaml())
+    proc = subprocess.Popen([sys.executable, "-m", "edgeship", "optimize", str(folder / "r.yaml"), "--quiet"],
+                            start_new_session=True)
+    steps = folder / "killed" / "steps"
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(steps.glob("check-*.json"))) < 2 and proc.poll() is None:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole sweep: driver and its workers
+    proc.wait()
+    done_before = {p.stem for p in steps.glob("*.json")}
+    assert {"export", "golden"} <= done_before and not (folder / "killed" / "report.json").exists()
+    report = optimize(recipe)
+    assert done_before <= set(report["steps"]["reused"])  # nothing finished is done again
+    assert {r["variant"] for r in report["variants"]} == set(VARIANTS)
+    assert json.loads((folder / "killed" / "report.json").read_text())["variants"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_head(tmp_path_factory):
+    """A real Ray head on 127.0.0.1 (ray start --head --block, stopped by its own process id)."""
+    pytest.importorskip("ray", reason="Ray is the edgeship[ray] extra, installed by make test")
+    port = _free_port()
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # loopback only
+    log = tmp_path_factory.mktemp("ray") / "head.log"
+    ray_cli = Path(sys.executable).with_name("ray")
+    with open(log, "w") as out:  # the child keeps its own copy of the descriptor
+        head = subprocess.Popen([str(ray_cli), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
+                                 "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
+                                 "--object-store-memory=100000000", "--block"],
+                                stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    address = f"127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if "Ray runtime started" in log.read_text():
+            break
+        assert head.poll() is None, log.read_text()[-2000:]
+        time.sleep(0.5)
+    try:
+        yield address
+    finally:
+        head.send_signal(signal.SIGTERM)  # ray start --block stops what it started
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+
+
+@pytest.mark.slow
+def test_ray_sweep_matches_the_local_executor(sweep_inputs, ray_head):
+    model, folder = sweep_inputs
+    local = optimize(_recipe(model, folder, "local"), ExecutorConfig(executor="local"))
+    on_ray = optimize(_recipe(model, folder, "ray"), ExecutorConfig(executor="ray", address=ray_head))
+    assert on_ray["executor"]["executor"] == "ray" and on_ray["executor"]["nodes"] == 1
+    assert on_ray["executor"]["address"] == ray_head
+    assert [r["id"] for r in on_ray["variants"]] == [r["id"] for r in local["variants"]]
+    assert _outcome(on_ray) == _outcome(local)
+    _same_choices(local, on_ray)
+    assert on_ray["skipped"] == local["skipped"]
+    # the CLI's flags reach the same executor
+    from edgeship.cli.main import main
+
+    assert main(["optimize", "--model", str(model), "--data", str(folder / "eval.npz"), "--variants", "fp32,fp16",
+                 "--out", str(folder / "cli"), "--executor", "ray", "--address", ray_head, "--quiet"]) == 0
+    report = json.loads((folder / "cli" / "report.json").read_text())
+    assert report["executor"]["executor"] == "ray" and len(report["variants"]) == 2
