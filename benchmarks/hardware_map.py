@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows: dict[str, dict[str, str]] = {t: {} for t in TARGETS}
     agreement: dict[str, dict[str, str]] = {}
+    disagreements: list[str] = []
     dump = []
     with tempfile.TemporaryDirectory(prefix="edgeship-hwmap-") as tmp:
         for name, shapes in STATIC.items():
@@ -66,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
                 if hw.crosscheck:
                     c = hw.crosscheck
                     agreement.setdefault(target, {})[name] = f"{c.agreed}/{c.compared} ({c.agreement:.1%})"
+                    disagreements += [f"- `{target}` on zoo:{name}: {d.node} ({d.op}): the map says {d.map_says}, "
+                                      f"{c.runtime} says {d.runtime_says}: {d.why}" for d in c.disagreements]
                 dump.append({"model": name, **hw.to_dict()})
                 print(f"{name} on {target}: {rows[target][name]}", file=sys.stderr)
     models = list(STATIC)
@@ -78,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         print("|---|" + "---|" * len(models))
         for target, by_model in agreement.items():
             print(f"| `{target}` | " + " | ".join(by_model.get(m, "–") for m in models) + " |")
+        print("\nDisagreements (each with the runtime's answer and why):" if disagreements else
+              "\nDisagreements: none (the map and every runtime that answered agree on every node compared)")
+        for line in disagreements:
+            print(line)
     if args.json:
         Path(args.json).write_text(json.dumps(dump, indent=1, default=str))
     return 0

@@ -193,7 +193,6 @@ class CatalogEntry:
 def target(name: str) -> TargetInfo:
     """One target by name (an unknown name is a BadInput listing the known ones)."""
     from edgeship.targets.base import get_target
-
     from edgeship.targets.cpu import cpu_info
 
     t = get_target(name)

@@ -59,11 +59,11 @@ def fleet(tmp_path_factory, releases):
     server.stop()
 
 
-def _run(fleet: dict, slot: Path, trace: Path | None = None, **kw: object) -> int:
+def _run(fleet: dict, slot: Path, trace: Path | None = None, first_runs: bool = True, **kw: object) -> int:
     """One agent cycle on ``slot`` in a forked process; its exit code (-9: killed)."""
     from crash_worker import run_agent
 
-    config = {**fleet["config"], "slot_dir": str(slot)}
+    config = {**fleet["config"], "slot_dir": str(slot), "first_runs": first_runs}
     proc = fleet["ctx"].Process(target=run_agent, args=(config,),
                                 kwargs={"trace": str(trace) if trace else "", **kw})
     proc.start()
@@ -109,13 +109,16 @@ def _windows(fleet: dict) -> dict[str, float]:
 
 
 def _trial(fleet: dict, lane: Path, step: str, delay_s: float) -> list[str]:
-    """Kill at ``delay_s`` into ``step``, check, restart, check; the problems found."""
+    """Kill at ``delay_s`` into ``step``, check, restart, check; the problems found. The first
+    inferences after the switch (a second health-check process) run in the probation trials only:
+    they are that step."""
     v1, v2 = fleet["releases"]["v1"].sha256, fleet["releases"]["v2"].sha256
+    first_runs = step == "probation"
     problems = []
     if lane.exists():
         shutil.rmtree(lane)
     shutil.copytree(fleet["image"], lane)
-    code = _run(fleet, lane, kill_step=step, delay_s=delay_s)
+    code = _run(fleet, lane, first_runs=first_runs, kill_step=step, delay_s=delay_s)
     where = f"{step} +{delay_s * 1000:.0f} ms"
     if code != -9:
         problems.append(f"{where}: the agent was not killed (exit {code})")
@@ -125,7 +128,7 @@ def _trial(fleet: dict, lane: Path, step: str, delay_s: float) -> list[str]:
     except Exception as exc:
         problems.append(f"{where}: after the kill: {type(exc).__name__}: {exc}")
     trace = lane.parent / f"{lane.name}.json"
-    if _run(fleet, lane, trace) != 0:
+    if _run(fleet, lane, trace, first_runs=first_runs) != 0:
         problems.append(f"{where}: the restarted agent failed")
         return problems
     outcome = json.loads(trace.read_text())["outcome"]

@@ -130,6 +130,12 @@ def test_lost_connectivity_loses_nothing_and_a_retry_counts_once(tmp_path):
         assert send_pending(slot, client, "dev-1") == {"sent": 120, "pending": 0}
         totals = service.store.telemetry_targets()["models/m/1/m.onnx"]
         assert totals["inferences"] == 120 * 5 and totals["devices"] == 1
+        # A report the service refuses as malformed is dropped; it does not hold back the others.
+        buf.put(report("dev-1", aggregate("models/m/1/m.onnx", n=5, seed=500)))
+        broken = report("dev-1", aggregate("models/m/1/m.onnx", n=5, seed=501))
+        broken["latency_ms"]["count"] += 1
+        buf.put(broken)
+        assert send_pending(slot, client, "dev-1") == {"sent": 1, "pending": 0, "refused": 1}
 
 
 def test_the_agent_sends_buffered_telemetry_at_each_cycle(repo, server, tmp_path):

@@ -42,18 +42,25 @@ def test_openvino_fp32_passes_the_gate(minilm, tmp_path):
     assert metrics["cosine_min"] >= 0.9999
 
 
-def test_openvino_int8_picks_the_transformer_scheme_and_passes_the_gate(minilm, tmp_path):
-    """Default options: the BERT-like graph is recognised, NNCF quantizes it with its transformer scheme
-    and SmoothQuant, and the INT8 IR meets MiniLM's gate on held-out sentences."""
+def test_openvino_int8_picks_the_transformer_scheme_and_the_probes_judge_it(minilm, tmp_path):
+    """Default options: the BERT-like graph is recognised and NNCF quantizes it with its transformer
+    scheme and SmoothQuant. The check judges it on the held-out texts and on the stress probes, and
+    it passes only if both pass: NNCF's default INT8 loses most on repeated tokens and on short
+    replies (worst cosine 0.89 on the probes, 0.93 on 'Thanks!' over the whole test split, measured
+    by benchmarks/quantization.py), so it fails the gate."""
     pytest.importorskip("nncf")
     from edgeship.export.exporter import export
 
     onnx_model = export(minilm, tmp_path / "minilm.onnx")
     ov = convert(onnx_model, "openvino", tmp_path / "minilm-int8.xml", precision="int8", calib="data:sentences:calib")
     assert ov.facts["nncf"]["model_type"] == "transformer" and ov.facts["nncf"]["smooth_quant"] is True
-    _, cand = _check(minilm, ov, "openvino")
-    assert cand["status"] == "pass", cand
+    result, cand = _check(minilm, ov, "openvino")
     assert cand["outputs"]["sentence_embedding"]["cosine_min"] < 0.9999  # really quantized
+    probes = cand["probes"]
+    assert result.probes["probes"] == probes["rows"] > 30 and probes["gated"]
+    assert probes["summary"]["cosine_min"] < 0.98 and probes["status"] == "fail"
+    assert probes["worst_samples"]["cosine_min"].startswith("text/")
+    assert cand["status"] == "fail" and "probes" in cand["why"]
 
 
 def test_executorch_fp32_dynamic_sequence_passes_the_gate(minilm, tmp_path):

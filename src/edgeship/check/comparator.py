@@ -152,6 +152,8 @@ def check(reference: Any, candidates: list[Any], data: str | Dataset | None = No
                            "or data:synthetic with --shape")
         ds = load_data(data, io, shapes=shapes, limit=limit, tokenizer=ref.tokenizer)
         samples, labels, data_name, sample_ids = ds.samples, ds.labels, ds.name, ds.sample_ids()
+        if ds.info.get("feeds"):  # how a file's arrays were read (one feed set, samples, calls), said
+            data_name = f"{ds.name} ({ds.info['feeds']})"
         if ds.carry:  # a stateful model's calls: every subject is fed what the reference was, state carried
             with runner_for_subject(ref, **({"threads": threads} if threads else {})) as carrier:
                 samples = run_carrying(samples, carrier.infer, ds.carry)[0]

@@ -24,7 +24,6 @@ against which the service measures drift (:mod:`edgeship.ship.drift`).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import threading
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeship.core.errors import BadInput
 from edgeship.ship.sketch import Sketch
 
 if TYPE_CHECKING:
@@ -242,20 +242,42 @@ class TelemetryBuffer:
         only once the service took it (it drops one it already has, so a retry counts nothing
         twice). A report without a device id is sent as ``device_id``'s. Stops at the first failure:
         the rest wait for the next call."""
-        sent = 0
+        sent = refused = 0
         files = self.pending()
         for i in range(0, len(files), batch):
-            reports: list[dict[str, Any]] = []
+            chunk: list[tuple[Path, dict[str, Any]]] = []
             for f in files[i:i + batch]:
-                with contextlib.suppress(OSError, json.JSONDecodeError):
+                try:
                     report = json.loads(f.read_bytes())
-                    reports.append({**report, "device_id": report.get("device_id") or device_id})
-            if reports:
-                client.telemetry(reports)
-            for f in files[i:i + batch]:
+                    chunk.append((f, {**report, "device_id": report.get("device_id") or device_id}))
+                except (OSError, json.JSONDecodeError):
+                    f.unlink(missing_ok=True)  # a torn or foreign file: nothing to send
+            try:
+                if chunk:
+                    client.telemetry([r for _, r in chunk])
+            except BadInput as exc:
+                if not _refused(exc):
+                    raise
+                # The service refused the batch as malformed: send each alone, so one bad report
+                # (dropped) does not hold back the others for ever.
+                for f, r in chunk:
+                    try:
+                        client.telemetry([r])
+                    except BadInput as one:
+                        if not _refused(one):
+                            raise
+                        refused += 1
+                        sent -= 1
+                    f.unlink(missing_ok=True)
+            for f, _ in chunk:
                 f.unlink(missing_ok=True)
-            sent += len(reports)
-        return {"sent": sent, "pending": len(self.pending())}
+            sent += len(chunk)
+        return {"sent": sent, "pending": len(self.pending()), **({"refused": refused} if refused else {})}
+
+
+def _refused(exc: Exception) -> bool:
+    """The service refused the request as malformed or too large (not a passing failure)."""
+    return "(HTTP 422)" in str(exc) or "(HTTP 413)" in str(exc)
 
 
 def send_pending(slot_dir: str | Path, client: RolloutClient, device_id: str = "") -> dict[str, Any]:

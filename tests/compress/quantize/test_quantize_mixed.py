@@ -162,3 +162,17 @@ def test_the_selection_split_beside_a_calibration_split() -> None:
     assert sibling_split("data:images:calib", "select") == "data:images:select"
     assert sibling_split("data:images:select", "select") is None
     assert sibling_split("data:digits-calib", "select") is None and sibling_split("calib.npz", "select") is None
+
+
+def test_max_size_ratio_keeps_big_nodes_quantized(mlp: Path, mlp_calib: Path, tmp_path: Path) -> None:
+    """A node whose FP32 weights would take the file past max_size_ratio is never kept FP32 (MiniLM's
+    embedding table: keeping it costs half the FP32 size), and the ranking says why."""
+    strict = dict(gates=("cosine_min>=0.99995",), candidates=(Int8DynamicConfig(optimize="none"),), time_budget_s=60,
+                  max_fp32_nodes=2, try_edge_remedy=False)
+    free = quantize(mlp, MixedConfig(**strict), out=tmp_path / "free.onnx", calib=mlp_calib).facts
+    assert free["nodes_kept_fp32"]  # without a size limit the search keeps nodes FP32
+    with pytest.raises(GateFailed) as err:
+        quantize(mlp, MixedConfig(**strict, max_size_ratio=0.05), out=tmp_path / "small.onnx", calib=mlp_calib)
+    facts = err.value.model.facts  # type: ignore[attr-defined]
+    assert facts["nodes_kept_fp32"] == []
+    assert all("max_size_ratio=0.05" in r["left_out"] for r in facts["sensitivity"])

@@ -56,3 +56,21 @@ def write(model, folder: Path, name: str = "model.onnx") -> Path:
     path = folder / name
     onnx.save(model, path)
     return path
+
+
+def graph_of(nodes: list, inputs: dict[str, tuple], outputs: list[str], consts: dict[str, object] | None = None,
+             opset: int = 18, int_inputs: tuple[str, ...] = ()):
+    """A model of ``nodes`` (onnx.helper.make_node) with float inputs of the given shapes (int64 for
+    the names in ``int_inputs``; a str dim is symbolic) and constants from numpy arrays or numbers;
+    the outputs' shapes are left to shape inference."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [numpy_helper.from_array(np.asarray(v, dtype=np.float32) if isinstance(v, float) else np.asarray(v), k)
+             for k, v in (consts or {}).items()]
+    ins = [helper.make_tensor_value_info(n, TensorProto.INT64 if n in int_inputs else TensorProto.FLOAT, list(s))
+           for n, s in inputs.items()]
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in outputs]
+    model = helper.make_model(helper.make_graph(nodes, "g", ins, outs, inits),
+                              opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 9
+    return model

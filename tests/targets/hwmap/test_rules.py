@@ -98,3 +98,18 @@ def test_the_onnxruntime_cpu_rules_are_the_installed_kernel_registry():
         key = f"com.microsoft:{k.op_name}" if k.domain else k.op_name
         assert key in rules.ops, key
         assert rules.ops[key].get("min_version") <= k.version_range[0]
+
+
+def test_every_explanation_the_cross_checks_name_is_written():
+    """crosscheck.py names its explanations by runtime and key; each must be in explanations.yaml."""
+    import re
+
+    from edgeship.targets.hwmap import crosscheck
+
+    code = Path(crosscheck.__file__).read_text()
+    named = set(re.findall(r"""explain\(\s*["']([\w-]+)["'],\s*["'](\w+)["']""", code))
+    assert len(named) >= 9, named
+    for runtime, key in named:
+        assert len(crosscheck.explain(runtime, key)) > 20, (runtime, key)
+    with pytest.raises(KeyError):
+        crosscheck.explain("tflite", "no-such-key")

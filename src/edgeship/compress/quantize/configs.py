@@ -186,6 +186,9 @@ class MixedConfig(QuantConfig):
         default_factory=_default_candidates, metadata={"help": "the base configs tried (a config file sets them)"})
     time_budget_s: float = described(600.0, "seconds for the search", metavar="S")
     max_fp32_nodes: int = described(16, "at most N nodes kept in FP32", metavar="N")
+    # the word-embedding table is half of a small encoder's file: keeping it FP32 costs the size
+    max_size_ratio: float | None = described(None, "never keep nodes FP32 past this fraction of the FP32 file's "
+                                             "size (e.g. 0.3)", metavar="F")
     holdout_fraction: float = described(0.3, "fraction of the calibration data kept aside to select on when no "
                                         "--eval data is given", metavar="F")
     calib_samples: int = described(96, "at most N samples are used to calibrate", metavar="N")
@@ -211,6 +214,8 @@ class MixedConfig(QuantConfig):
                 raise BadInput(f"{name}.candidates: {c!r} is not an int8/int4 quantization config")
         if self.time_budget_s <= 0:
             raise BadInput(f"{name}.time_budget_s={self.time_budget_s}; give a positive number of seconds")
+        if self.max_size_ratio is not None and not 0.0 < self.max_size_ratio <= 1.0:
+            raise BadInput(f"{name}.max_size_ratio={self.max_size_ratio}; use a fraction in (0, 1], e.g. 0.3")
         if self.max_fp32_nodes < 0:
             raise BadInput(f"{name}.max_fp32_nodes={self.max_fp32_nodes}; give 0 or more")
         if not 0.0 < self.holdout_fraction < 1.0:

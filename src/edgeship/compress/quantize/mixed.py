@@ -329,6 +329,26 @@ class Search:
                  "propagated_err": None, "fp32_weight_bytes": self.weights.get(n, ("", 0))[1],
                  "remedy": "embeddings/first/last layers kept FP32"} for n in names]
 
+    def within_size(self, ranking: list[dict[str, Any]], full: Trial) -> list[dict[str, Any]]:
+        """The ranking without the nodes that would take the file past ``max_size_ratio`` of the FP32
+        model's size (an FP32 weight costs about 3 bytes more than its INT8 copy); each node left
+        out is marked with why."""
+        limit = self.cfg.max_size_ratio
+        if limit is None:
+            return ranking
+        from edgeship.core.artifact import Model
+
+        room = limit * Model.open(self.src).size_bytes - full.path.stat().st_size
+        out = []
+        for r in ranking:
+            cost = 0.75 * r["fp32_weight_bytes"]
+            if cost > room:
+                r["left_out"] = f"keeping it FP32 would pass max_size_ratio={limit:g}"
+                continue
+            room -= cost
+            out.append(r)
+        return out
+
     def greedy(self, config: QuantConfig, full: Trial) -> tuple[Trial, list[dict[str, Any]]]:
         best = full
         edges = self.edges(config)
@@ -342,11 +362,12 @@ class Search:
         if best.kept_fp32:  # the remedy trial is still the best: describe its nodes too
             ranking = ranking + self.remedy_rows(tuple(n for n in best.kept_fp32
                                                        if n not in {r["node"] for r in ranking}))
-        for k in range(1, min(self.cfg.max_fp32_nodes, len(ranking)) + 1):
+        order = self.within_size(ranking, full)
+        for k in range(1, min(self.cfg.max_fp32_nodes, len(order)) + 1):
             if self.time_left() <= 0:
                 self.ctx.say("mixed: time budget spent")
                 break
-            t = self.trial(config, tuple(r["node"] for r in ranking[:k]))
+            t = self.trial(config, tuple(r["node"] for r in order[:k]))
             if t.slack(self.search_gates) > best.slack(self.search_gates):
                 best = t
             else:

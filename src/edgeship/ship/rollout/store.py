@@ -434,8 +434,11 @@ class RolloutStore:
                 return {"target": target, "reference": False, "scores": {}, "devices": {}}
             ref = profile_sketches(reference)
             scores = drift_scores(ref, merged_sketches(aggs.values()))
-            per_device = {d: dict(zip(("worst", "psi"), worst(drift_scores(ref, a.sketches())), strict=True))
-                          for d, a in aggs.items()}
+            per_device = {}
+            for d, a in aggs.items():
+                device_scores = drift_scores(ref, a.sketches())
+                key, value = worst(device_scores)
+                per_device[d] = {"worst": key, "psi": value, "scores": device_scores}
         return {"target": target, "reference": True, "scores": scores, "devices": per_device}
 
     def telemetry_series(self, target: str, bucket_s: float = 60.0, since: float | None = None) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@
 - TFLite Micro: the kernels the installed interpreter build registers (its ``Register_*`` symbols).
 - ExecuTorch: the delegation record of a real XNNPACK lowering of the PyTorch source, per ATen op.
 
-Every disagreement carries an explanation (:data:`EXPLAIN` for the known, systematic ones);
+Every disagreement carries an explanation (``explanations.yaml`` for the known, systematic ones);
 "unexplained" marks one to study. Targets whose runtime is not here get ``None`` and a note."""
 
 from __future__ import annotations
@@ -32,38 +32,29 @@ from edgeship.targets.hwmap.graph import Graph
 from edgeship.targets.hwmap.profiles import MapTarget
 from edgeship.targets.hwmap.result import ELIDED, FOLDED, PLACED, UNPLACED, CrossCheck, Disagreement, HardwareMap
 
-# Known, systematic reasons a runtime and the map disagree (keyed by runtime and op).
-EXPLAIN: dict[tuple[str, str], str] = {
-    ("tflite", "TRANSPOSE"): "onnx2tf inserts layout transposes (NHWC <-> NCHW) around channels-last ops whose "
-                             "axis order matters; the lowering predicts the ones before a Reshape/Flatten only",
-    ("tflite", "RESHAPE"): "onnx2tf reshapes around layout changes and for Squeeze/Unsqueeze variants, and the "
-                           "TFLite converter merges or drops reshapes next to others; the lowering predicts those "
-                           "around Reshape/Flatten and fully-connected layers only",
-    ("tflite", "PAD"): "onnx2tf makes explicit PADs for paddings TFLite's SAME/VALID cannot express",
-    ("tflite", "RELU"): "fused into the producer's fused_activation_function (the map's 'fused' case missed it)",
-    ("tflite", "RELU6"): "fused into the producer's fused_activation_function (the map's 'fused' case missed it)",
-    ("tflite", "ADD"): "a bias or residual add folded by the converter (or, the other way, split out of a fused op)",
-    ("tflite", "MUL"): "a scale folded into a neighbour, or a BatchNormalization the map fused but the converter kept",
-    ("tflite", "dynamic_reshape"): "onnx2tf cannot build this graph's Reshape (more than one dynamic dimension "
-                                   "left after its shape arithmetic): a converter limit, not an op rule; edgeship "
-                                   "converts such models from the PyTorch source (litert-torch) instead",
-    ("tflite", "symbolic"): "the converter needs fixed input shapes to convert at all: map with --shape",
-    ("tflite", "QUANTIZE"): "the converter's quantization of the float inputs (int8 conversions) is not an ONNX node",
-    ("tflite", "DEQUANTIZE"): "the converter's dequantization of the outputs (int8 conversions) is not an ONNX node",
-    ("tflite-micro", "dtype"): "the build has the kernel, but for int8/int16/float32 tensors: the rule refuses "
-                               "the node's int64 tensors (shape arithmetic), which the kernels do not take",
-    ("openvino", "not_reported"): "the ONNX frontend folded or fused it: no OpenVINO op keeps its output name",
-    ("openvino", "pattern"): "the frontend supports sequence ops only in patterns it can fold; this graph's "
-                             "pattern is not one of them",
-    ("onnxruntime", "folded"): "converters fold it; ONNX Runtime with optimisations off runs it on the CPU",
-    ("onnxruntime", "locale"): "the kernel exists, but StringNormalizer builds a C++ locale (en_US.UTF-8 by default) "
-                               "when the session starts, and this machine has no such locale installed",
-}
+EXPLANATIONS_FILE = Path(__file__).with_name("explanations.yaml")
+
+
+@functools.cache
+def _explanations() -> dict[str, dict[str, str]]:
+    import yaml
+
+    return yaml.safe_load(EXPLANATIONS_FILE.read_text())
+
+
+def explain(runtime: str, key: str, default: str | None = None) -> str:
+    """The known, systematic reason ``runtime`` and the map disagree about ``key`` (an op or a kind
+    of finding; ``explanations.yaml``), else ``default``."""
+    found = _explanations().get(runtime, {}).get(key)
+    if found is None and default is None:
+        raise KeyError(f"explanations.yaml has no {runtime}: {key}")
+    return found if found is not None else str(default)
+
 
 
 def _explain_load_failure(runtime: str, why: str) -> str:
     if runtime.startswith("onnxruntime") and "locale" in why:
-        return EXPLAIN[("onnxruntime", "locale")]
+        return explain("onnxruntime", "locale")
     return "unexplained: the rules and the runtime differ on this model"
 
 
@@ -183,13 +174,13 @@ def _compare_nodes(label: str, runtime: str, hw: HardwareMap, said: dict[str, st
         if said[n.name] == mine:
             agreed += 1
         else:
-            why = EXPLAIN.get((runtime, "pattern")) if runtime == "openvino" and "certain patterns" in n.why else None
+            why = explain(runtime, "pattern") if runtime == "openvino" and "certain patterns" in n.why else None
             dis.append(Disagreement(n.name, n.op, mine, said[n.name], why or "unexplained"))
     folded = sum(1 for n in hw.nodes if n.status == FOLDED and n.name in said)
-    note = f"{folded} node(s) the map folds ran in the runtime ({EXPLAIN[('onnxruntime', 'folded')]})" if (
+    note = f"{folded} node(s) the map folds ran in the runtime ({explain('onnxruntime', 'folded')})" if (
         folded and runtime == "onnxruntime") else ""
     if missing and runtime == "openvino":
-        note = f"{len(missing)} node(s) not reported: {EXPLAIN[('openvino', 'not_reported')]}"
+        note = f"{len(missing)} node(s) not reported: {explain('openvino', 'not_reported')}"
     return CrossCheck(label, compared, agreed, tuple(dis), tuple(missing), note)
 
 
@@ -231,25 +222,21 @@ def _check_tflite(hw: HardwareMap, graph: Graph, model: Model, target: MapTarget
     if model.format != "onnx":
         raise _Unavailable("the map read the .tflite file itself: its builtins are the converter's own")
     from edgeship.targets.base import get_target
-    from edgeship.targets.hwmap.graph import read_tflite
 
     tflite = get_target("tflite")
     if not tflite.availability().runs_here:
         raise _Unavailable(tflite.availability().why)
-    with tempfile.TemporaryDirectory(prefix="edgeship-xcheck-") as tmp:
-        label = "onnx2tf conversion (edgeship convert --target tflite)"
-        try:
-            options = {"shapes": {k: list(v) for k, v in shapes.items()}} if shapes else {}
-            converted = tflite.convert(model, Path(tmp) / "model.tflite", **options)
-        except EdgeshipError as exc:
-            map_says_no = any(n.status == UNPLACED and "no TFLite conversion" in n.why for n in hw.nodes)
-            why = (EXPLAIN[("tflite", "dynamic_reshape")] if "dynamic dimension" in str(exc) else
-                   EXPLAIN[("tflite", "symbolic")] if "symbolic dim" in str(exc) else
-                   "unexplained: the lowering table expects a conversion")
-            dis = () if map_says_no else (Disagreement("(model)", "-", "converts",
-                                                       f"does not convert: {_first_line(exc)}", why),)
-            return CrossCheck(label, 1, int(map_says_no), dis, note=f"the converter refuses it: {_first_line(exc)}")
-        made = collections.Counter(n.op for n in read_tflite(converted.path).nodes)
+    label = "onnx2tf conversion (edgeship convert --target tflite)"
+    made = _converted_builtins(tflite, model, shapes)
+    if isinstance(made, EdgeshipError):
+        exc = made
+        map_says_no = any(n.status == UNPLACED and "no TFLite conversion" in n.why for n in hw.nodes)
+        why = (explain("tflite", "dynamic_reshape") if "dynamic dimension" in str(exc) else
+               explain("tflite", "symbolic") if "symbolic dim" in str(exc) else
+               "unexplained: the lowering table expects a conversion")
+        dis = () if map_says_no else (Disagreement("(model)", "-", "converts",
+                                                   f"does not convert: {_first_line(exc)}", why),)
+        return CrossCheck(label, 1, int(map_says_no), dis, note=f"the converter refuses it: {_first_line(exc)}")
     predicted: collections.Counter[str] = collections.Counter()
     for n in hw.nodes:
         if n.status in (PLACED, UNPLACED) and n.lowered:
@@ -258,10 +245,33 @@ def _check_tflite(hw: HardwareMap, graph: Graph, model: Model, target: MapTarget
     agreed = sum(min(predicted[op], made[op]) for op in predicted.keys() | made.keys())
     dis = tuple(Disagreement(f"{op} ×{abs(made[op] - predicted[op])}", op, f"{predicted[op]} predicted",
                              f"{made[op]} in the converted file",
-                             EXPLAIN.get(("tflite", op), "unexplained: the lowering table may need a case"))
+                             explain("tflite", op, "unexplained: the lowering table may need a case"))
                 for op in sorted(predicted.keys() | made.keys()) if made[op] != predicted[op])
     return CrossCheck(f"{label}, builtins per op type", compared, agreed, dis,
                       note="compared per builtin type: a converted file does not keep ONNX node names")
+
+
+# One conversion per file and shapes in a process: the TFLite targets (tflite-gpu, edgetpu) all ask it.
+_CONVERTED: dict[tuple[Any, ...], collections.Counter[str] | EdgeshipError] = {}
+
+
+def _converted_builtins(tflite: Any, model: Model, shapes: dict[str, tuple[int, ...]] | None,
+                        ) -> collections.Counter[str] | EdgeshipError:
+    """The builtins (and how many of each) edgeship's converter makes of ``model``, or the error
+    that says why it cannot."""
+    from edgeship.targets.hwmap.graph import read_tflite
+
+    stat = model.path.stat()
+    key = (str(model.path), stat.st_mtime_ns, stat.st_size, tuple(sorted((shapes or {}).items())))
+    if key not in _CONVERTED:
+        with tempfile.TemporaryDirectory(prefix="edgeship-xcheck-") as tmp:
+            try:
+                options = {"shapes": {k: list(v) for k, v in shapes.items()}} if shapes else {}
+                converted = tflite.convert(model, Path(tmp) / "model.tflite", **options)
+                _CONVERTED[key] = collections.Counter(n.op for n in read_tflite(converted.path).nodes)
+            except EdgeshipError as exc:
+                _CONVERTED[key] = exc
+    return _CONVERTED[key]
 
 
 # -- TFLite Micro (the interpreter's kernels) ---------------------------------------------------------
@@ -292,7 +302,7 @@ def _check_tflite_micro(hw: HardwareMap, graph: Graph, model: Model, target: Map
             said[n.name] = "MCU" if ops and all(op in kernels for op in ops) else "none"
     check = _compare_nodes("tflite-micro build kernels (Register_* symbols)", "tflite-micro", hw, said)
     dis = tuple(Disagreement(d.node, d.op, d.map_says, d.runtime_says,
-                             EXPLAIN[("tflite-micro", "dtype")] if "computes in int64" in _why(hw, d.node) else d.why)
+                             explain("tflite-micro", "dtype") if "computes in int64" in _why(hw, d.node) else d.why)
                 for d in check.disagreements)
     return CrossCheck(check.runtime, check.compared, check.agreed, dis, check.not_reported,
                       "per node: whether the build has a kernel for each builtin the node becomes")
@@ -364,7 +374,7 @@ def _program_like(hw: HardwareMap, graph: Graph, model: Model, target: MapTarget
     shown = "; ".join(f"{n} [{', '.join(map(str, d))}]" for n, d in like.items())
     return source, {}, (build_map(at, target, hw.model), at), (
         f"lowered as edgeship lowers it (batch at the example's, other dynamic axes dynamic) and compared with "
-        f"the map at those shapes ({shown}): the ONNX graph's batch is dynamic, the program's is not")
+        f"the map at those shapes ({shown}): the program fixes dims the ONNX graph leaves dynamic")
 
 
 def _source_at(source: Any, shapes: dict[str, tuple[int, ...]]) -> Any:
@@ -461,15 +471,11 @@ def _compare_delegation(record: dict[str, dict[str, int]], compared_map: tuple[H
 
 def _explain_aten(key: str, counts: dict[str, int]) -> str:
     if key == "view_copy":
-        return ("the partitioner takes a view only when its target shape has no symbolic dim and one -1 at most "
-                "(ViewCopyConfig); the map counts the ONNX Reshapes and the views torch's matmul makes, and these "
-                "counts differ from the program's")
+        return explain("executorch", "view_copy")
     if counts["delegated"] and counts["portable"]:
-        return ("the partitioner takes some nodes of this op and not others (by dtype, rank or constant weights); "
-                "the map judges the ONNX nodes, which do not map one to one")
+        return explain("executorch", "split")
     if key in ("unsqueeze_copy", "permute_copy", "clone", "_to_dim_order_copy", "expand_copy"):
-        return ("layout/view ops the partitioner keeps with their neighbours or leaves out; no ONNX node matches "
-                "one to one")
+        return explain("executorch", "layout")
     return "unexplained: the executorch-xnnpack rules' aten names may need this op"
 
 

@@ -1,4 +1,6 @@
-"""ONNX nodes as the TFLite builtins onnx2tf makes of them (``lowering.yaml``), so the TFLite
+"""ONNX nodes as the TFLite builtins edgeship's converter makes of them (``lowering.yaml``): what
+onnx2tf emits for each, and what the TFLite converter then merges, moves or drops (layout
+transposes, reshapes around fully-connected layers, divisions by constants), so the TFLite
 accelerators' rules can judge an ONNX model before it is converted.
 
 Each case in the table is a predicate here, looked up by name; a node takes the first case that
@@ -298,6 +300,8 @@ def _fc_reshape(node: Node, graph: Graph) -> bool:
         if tensor in seen:
             continue
         seen.add(tensor)
+        if tensor in graph.outputs:  # an output keeps its rank
+            return True
         for user in graph.consumers().get(tensor, []):
             if user.op == "Reshape":
                 continue

@@ -102,7 +102,8 @@ class OpenVinoRunner(Runner):
                 session = self._static_sessions[key]
         outs = self._run(session, feeds)
         if length is not None:  # cut outputs with the (padded) sequence axis back to the input's length
-            symbols = {s.shape[1] for s in self.model.io.inputs if len(s.shape) == 2 and not isinstance(s.shape[1], int)}
+            symbols = {s.shape[1] for s in self.model.io.inputs
+                       if len(s.shape) == 2 and not isinstance(s.shape[1], int)}
             along = {s.name for s in self.model.io.outputs if len(s.shape) >= 2 and s.shape[1] in symbols}
             outs = {n: (o[:, :length] if n in along else o) for n, o in outs.items()}
         return outs

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,6 @@ def convert_onnx(model: Model, out: Path, cfg: TfliteTargetConfig, calib: Any = 
     shapes = fixed_shapes(model.io, rows, given)
     with scratch_dir(out) as work:
         kwargs: dict[str, Any] = {
-            "input_onnx_file_path": str(_private_copy(model.path, work, shapes)),
             "output_folder_path": str(work / "tf"),
             "copy_onnx_input_output_names_to_tflite": True, "verbosity": "error",
             "overwrite_input_shape": [f"{n}:{','.join(map(str, s))}" for n, s in shapes.items()],
@@ -83,13 +83,20 @@ def convert_onnx(model: Model, out: Path, cfg: TfliteTargetConfig, calib: Any = 
         if rows and cfg.precision == "int8":
             kwargs["custom_input_op_name_np_data_path"] = _calib_files(model.io, rows, shapes, work, cfg.keep_nchw)
         log: list[str] = []
-        try:
-            with capture_c_output() as log, _sample_images(_image_samples(model.io, rows, shapes, cfg.keep_nchw)), \
-                    _reduce_axes_as_ints():
-                onnx2tf.convert(**kwargs)
-        except Exception as exc:  # onnx2tf raises bare exceptions for unsupported graphs
-            raise BadInput(f"onnx2tf cannot convert {model.path.name}: {type(exc).__name__}: "
-                           f"{str(exc).strip().splitlines()[0][:300] if str(exc).strip() else _last(log)}") from None
+        # the graph as it is first; if onnx2tf fails, again with fixed input dims and folded shape arithmetic
+        for fixed in (False, True):
+            kwargs["input_onnx_file_path"] = str(_private_copy(model.path, work, shapes, fixed))
+            shutil.rmtree(work / "tf", ignore_errors=True)
+            try:
+                with capture_c_output() as log, _sample_images(_image_samples(model.io, rows, shapes, cfg.keep_nchw)), \
+                        _reduce_axes_as_ints():
+                    onnx2tf.convert(**kwargs)
+                break
+            except Exception as exc:  # onnx2tf raises bare exceptions for unsupported graphs
+                if not fixed:
+                    continue
+                said = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else _last(log)
+                raise BadInput(f"onnx2tf cannot convert {model.path.name}: {type(exc).__name__}: {said}") from None
         suffix = "_full_integer_quant.tflite" if cfg.int8_io else ONNX2TF_FILES[cfg.precision]
         made = work / "tf" / f"{model.path.stem}{suffix}"  # exact: *_integer_quant also matches *_full_integer_quant
         if not made.is_file():
@@ -214,25 +221,26 @@ def _reduce_axes_as_ints() -> Iterator[None]:
             module.define_reduceXXX = original
 
 
-def _private_copy(path: Path, work: Path, shapes: dict[str, tuple[int, ...]]) -> Path:
+def _private_copy(path: Path, work: Path, shapes: dict[str, tuple[int, ...]], fixed: bool) -> Path:
     """The graph onnx2tf converts, in the work folder: onnx2tf saves its simplified graph over the file
-    it is given, which must not be the user's (or a run's ``fp32.onnx``). The copy has its inputs fixed
-    to the conversion shapes (onnx2tf's shape inference loses ranks through dynamic-batch
-    Expand/Concat, as in ViT's class token: "Shape must be rank 5 but is rank 3") and the shape
-    arithmetic of those fixed inputs folded by onnxslim (then the same graph converts); graphs of
-    opsets before :data:`ONNX2TF_MIN_OPSET` are upgraded first."""
+    it is given, which must not be the user's (or a run's ``fp32.onnx``). Graphs of opsets before
+    :data:`ONNX2TF_MIN_OPSET` are upgraded. ``fixed``: the inputs fixed to the conversion shapes and
+    the shape arithmetic of those inputs folded by onnxslim — onnx2tf's own shape inference loses ranks
+    through dynamic-batch Expand/Concat (ViT's class token: "Shape must be rank 5 but is rank 3"),
+    and with static inputs the same graph converts (the file's batch is then fixed too)."""
     from edgeship.core import onnx_file
 
-    folder = work / "onnx"
+    folder = work / ("onnx-fixed" if fixed else "onnx")
     folder.mkdir()
     copy = folder / path.name
     proto = onnx_file.load(path, check=False)
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), ONNX2TF_MIN_OPSET)
     if opset < ONNX2TF_MIN_OPSET:
         proto = _upgraded(proto) or proto
-    inputs = onnx_file.io_spec(proto).input_names
-    proto = onnx_file.with_fixed_dims(proto, {n: dims for n, dims in shapes.items() if n in inputs})
-    onnx_file.write(_folded(proto), copy)
+    if fixed:
+        inputs = onnx_file.io_spec(proto).input_names
+        proto = _folded(onnx_file.with_fixed_dims(proto, {n: dims for n, dims in shapes.items() if n in inputs}))
+    onnx_file.write(proto, copy)
     return copy
 
 
