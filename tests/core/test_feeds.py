@@ -102,5 +102,5 @@ def test_carry_naming_what_the_model_lacks_is_refused(tmp_path):
         load_data(folder, VAD)
     (folder / "carry.json").write_text(json.dumps({"state": "h_n"}))
     ds = load_data(folder, VAD)
-    with pytest.raises(BadInput, match="carry.json names output"):
+    with pytest.raises(BadInput, match=r"carry\.json names output"):
         run_carrying(ds.samples, lambda f: {"new_state": f["state"]}, ds.carry)

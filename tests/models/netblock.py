@@ -32,7 +32,8 @@ def _host(address):
 _connect = getattr(socket, "_edgeship_connect", socket.socket.connect)
 _connect_ex = getattr(socket, "_edgeship_connect_ex", socket.socket.connect_ex)
 _getaddrinfo = getattr(socket, "_edgeship_getaddrinfo", socket.getaddrinfo)
-socket._edgeship_connect, socket._edgeship_connect_ex, socket._edgeship_getaddrinfo = _connect, _connect_ex, _getaddrinfo
+socket._edgeship_connect, socket._edgeship_connect_ex = _connect, _connect_ex
+socket._edgeship_getaddrinfo = _getaddrinfo
 
 
 def connect(self, address):

@@ -72,6 +72,6 @@ def test_task_override_and_unknown_tasks(folders):
 
 def test_a_broken_config_is_one_line(tmp_path):
     (tmp_path / "config.json").write_text('{"model_type": "no-such-architecture"}')
-    with pytest.raises(BadInput, match="transformers cannot read its config.json") as exc:
+    with pytest.raises(BadInput, match=r"transformers cannot read its config\.json") as exc:
         load_source(str(tmp_path))
     assert "\n" not in str(exc.value)

@@ -81,7 +81,7 @@ def test_conversion_to_every_runnable_target_with_the_network_blocked(tmp_path):
 
 def test_the_block_itself_catches_a_download(tmp_path):
     """The blocker is real: urllib (what requests and huggingface_hub use underneath) is refused."""
-    code = "import urllib.request\ntry:\n    urllib.request.urlopen('https://github.com', timeout=3)\nexcept OSError as e:\n" \
-           "    print('refused', e)\n"
+    code = ("import urllib.request\ntry:\n    urllib.request.urlopen('https://github.com', timeout=3)\n"
+            "except OSError as e:\n    print('refused', e)\n")
     proc, attempts = run_blocked([sys.executable, "-c", code], tmp_path / "netblock", timeout=60)
     assert "refused" in proc.stdout and "getaddrinfo 'github.com'" in attempts

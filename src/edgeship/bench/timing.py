@@ -4,8 +4,8 @@ worker, the device health check, the mixed-precision search and the scripts in `
 - :func:`time_calls` times one callable: optional first call apart (cold), warm-up by time and by
   count and, when asked, until it is stable (two consecutive blocks' medians within 5%), then
   repetitions until the minimums are met and, with ``target_ci``, until the 95% confidence interval
-  of the median is within ±``target_ci`` of it, or a time cap ends them (the result says which). Each
-  timed call's process CPU time (every thread's) is summed beside its wall time.
+  of the median is within ±``target_ci`` of it, or a time cap ends them (the result says which). The
+  process CPU time (every thread's) over the timed repetitions gives CPU time per call.
 - :func:`interleaved` times several callables in alternating rounds, so that load from other
   processes hits each alike; each one's figure is the best over rounds of a low per-round percentile
   (on a busy machine the uncontended runs are the ones that measure the model). Compare only ratios
@@ -119,16 +119,15 @@ def time_calls(call: Callable[[], Any], *, min_reps: int = 10, min_time_s: float
         first_ms = (time.perf_counter() - t0) * 1e3
     warm, stable = _warm_up(call, warmup_s, min_warmup, stable_warmup, max_warmup_s)
     times: list[float] = []
-    cpu_s = 0.0
     stop = STOP_MINIMUMS
     next_check = min_reps
+    # CPU time over the whole timed loop, not per call: nothing but the clock between two calls
+    c_start = time.process_time()
     t_start = time.perf_counter()
     while True:
-        c0 = time.process_time()
         t0 = time.perf_counter()
         call()
         t1 = time.perf_counter()
-        cpu_s += time.process_time() - c0
         times.append((t1 - t0) * 1e3)
         n, elapsed = len(times), t1 - t_start
         if n >= max_reps:
@@ -145,6 +144,7 @@ def time_calls(call: Callable[[], Any], *, min_reps: int = 10, min_time_s: float
                     stop = STOP_TARGET
                     break
                 next_check = max(n + 10, int(n * 1.1))
+    cpu_s = time.process_time() - c_start
     return Timing(tuple(times), warm[0], first_ms, cpu_s * 1e3 / len(times), stop, target_ci, stable, warm[1])
 
 

@@ -72,6 +72,13 @@ class Dataset:
             return self.fixed_batch(batch, seq)
         if seq is not None:
             raise BadInput(f"data {self.name!r} has no sequence axis to set; drop --seq or use --shape")
+        first = self.samples[0]
+        if any(np.ndim(v) == 0 for v in first.values()) or (self.info.get("feeds") and batch == 1):
+            # a feed set as the file gave it (scalars, states whose first dim is not a batch): as it is
+            if batch != 1:
+                raise BadInput(f"data {self.name!r} holds whole feed sets (scalar or unbatched inputs); they "
+                               "cannot be stacked into a batch: use --batch 1")
+            return dict(first)
         rows: dict[str, list[np.ndarray]] = {}
         shapes = {k: v.shape[1:] for k, v in self.samples[0].items()}
         count = 0

@@ -28,7 +28,7 @@ from typing import Any
 from edgeship.core.errors import BadInput
 from edgeship.core.logs import TORCHAO_NOISE, quiet_loggers, third_party_output
 from edgeship.core.registry import require
-from edgeship.sources.torch_source import Task, TorchSource
+from edgeship.sources.torch_source import Task, TorchSource, eager_run
 
 # Example text for folders that have a tokenizer; parity later tokenises each alone.
 HF_SENTENCES = (
@@ -351,12 +351,7 @@ def _present_outputs(module: Any, example: dict[str, Any], wanted: list[str], sp
     """The export config's outputs that the model returns (one eager run)."""
     import torch
 
-    try:
-        with torch.inference_mode():
-            out = module(*example.values())
-    except Exception as exc:
-        raise BadInput(f"{spec!r}: the model fails on its example inputs ({type(exc).__name__}: "
-                       f"{_first_line(exc)}); check config.json") from None
+    out = eager_run(module, example, repr(spec), "check config.json")
     present = [n for n in wanted if n in out and isinstance(out[n], torch.Tensor)]
     if not present:
         raise BadInput(f"{spec!r}: the model returns none of the task's outputs ({', '.join(wanted)}); choose "

@@ -35,7 +35,7 @@ from edgeship.core.artifact import Model
 from edgeship.core.errors import BadInput
 from edgeship.core.registry import Registry
 from edgeship.sources.huggingface import is_hf_folder, load_hf_folder
-from edgeship.sources.torch_source import TorchSource
+from edgeship.sources.torch_source import TorchSource, eager_run
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle", ".tar")
 _FACTORY_RE = re.compile(r"^(?P<file>.+\.py):(?P<attr>[A-Za-z_][A-Za-z0-9_]*)$")
@@ -228,12 +228,7 @@ def _default_output_names(module: Any, inputs: dict[str, Any], where: str) -> li
     """One eager run tells how many outputs there are: ``output`` for one, ``output_0..`` for several."""
     import torch
 
-    try:
-        with torch.inference_mode():
-            out = module(*inputs.values())
-    except Exception as exc:
-        raise BadInput(f"{where}: the module fails on its own example inputs ({type(exc).__name__}: "
-                       f"{_first_line(exc)}); fix the example inputs") from None
+    out = eager_run(module, inputs, where, "fix the example inputs")
     if isinstance(out, torch.Tensor):
         return ["output"]
     if isinstance(out, dict):

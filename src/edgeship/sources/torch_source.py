@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any, Literal
 
 from edgeship.core.artifact import IOSpec, TensorSpec
+from edgeship.core.errors import BadInput
 
 Task = Literal["embedding", "classification", "other"]
 
@@ -57,3 +58,18 @@ class TorchSource:
         elif isinstance(out, dict):
             out = tuple(out.values())
         return {n: o.detach().cpu().numpy() for n, o in zip(self.output_names, out, strict=True)}
+
+
+def eager_run(module: Any, inputs: dict[str, Any], where: str, fix: str) -> Any:
+    """One eager run of ``module`` on its example inputs (what names its outputs); a failure is a
+    one-line BadInput ending in ``fix``."""
+    import torch
+
+    try:
+        with torch.inference_mode():
+            return module(*inputs.values())
+    except Exception as exc:  # the model's own code: any failure is the model's to fix
+        text = str(exc).strip()
+        first = (text.splitlines()[0] if text else type(exc).__name__)[:300]
+        raise BadInput(f"{where}: the module fails on its example inputs ({type(exc).__name__}: {first}); "
+                       f"{fix}") from None

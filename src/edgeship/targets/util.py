@@ -166,6 +166,13 @@ def layout_perm(onnx_shape: tuple[Any, ...], native_shape: tuple[int, ...]) -> t
     perm = CHANNELS_LAST.get(len(onnx_shape))
     if perm and same(tuple(onnx_shape[p] for p in perm), native):
         return perm
+    # another transpose a converter chose ([2, 1, 128] → [1, 2, 128]): taken when exactly one fits
+    import itertools
+
+    fits = [q for q in itertools.permutations(range(len(onnx_shape)))
+            if all(isinstance(onnx_shape[i], int) for i in q) and same(tuple(onnx_shape[i] for i in q), native)]
+    if len(fits) == 1:
+        return tuple(fits[0])
     raise BadInput(f"cannot match the converted tensor shape {list(native)} to the ONNX shape {list(onnx_shape)}; "
                    "convert with keep_nchw=True or fix the input shape")
 

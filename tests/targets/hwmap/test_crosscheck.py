@@ -99,19 +99,24 @@ def test_tflite_conversion_makes_the_predicted_builtins(name, tmp_path):
 
 
 @pytest.mark.slow
-def test_an_l2_norm_over_one_axis_converts_to_the_predicted_builtins(tmp_path):
+@pytest.mark.parametrize(("clamped", "builtins"), [(False, 1), (True, 5)])
+def test_an_l2_norm_over_one_axis_converts_to_the_predicted_builtins(clamped, builtins, tmp_path):
     """onnx2tf 1.28.8 hands tf.norm a NumPy axis for an opset-18 ReduceL2 of a rank-2 tensor, which
     tf.norm refuses (MiniLM's sentence-embedding normalisation); edgeship's converter hands it a
-    Python int, so the graph converts, to SQUARE, SUM, SQRT as the lowering says."""
+    Python int, so the graph converts. x / ReduceL2(x) becomes one L2_NORMALIZATION; with the norm
+    clamped first (F.normalize, MiniLM) it stays SQUARE, SUM, SQRT, MAXIMUM and DIV."""
     pytest.importorskip("onnx2tf")
     from hwmap_graphs import graph_of
     from onnx import helper
 
-    nodes = [helper.make_node("ReduceL2", ["x", "axes"], ["n"], name="norm", keepdims=1),
-             helper.make_node("Div", ["x", "n"], ["y"], name="normalise")]
-    model = write(graph_of(nodes, {"x": (1, 16)}, ["y"], {"axes": np.array([1])}), tmp_path)
-    c = map_model(model, "tflite-gpu", crosscheck=True).crosscheck
-    assert c is not None and (c.compared, c.agreed) == (4, 4), c.to_dict()
+    nodes = [helper.make_node("ReduceL2", ["x", "axes"], ["n"], name="norm", keepdims=1)]
+    if clamped:
+        nodes.append(helper.make_node("Clip", ["n", "eps"], ["c"], name="clamp"))
+    nodes.append(helper.make_node("Div", ["x", "c" if clamped else "n"], ["y"], name="normalise"))
+    consts = {"axes": np.array([1]), **({"eps": 1e-12} if clamped else {})}
+    c = map_model(write(graph_of(nodes, {"x": (1, 16)}, ["y"], consts), tmp_path), "tflite-gpu",
+                  crosscheck=True).crosscheck
+    assert c is not None and (c.compared, c.agreed) == (builtins, builtins), c.to_dict()
 
 
 @pytest.mark.slow

@@ -79,6 +79,17 @@ def test_division_by_a_constant_is_a_multiplication_and_one_bound_clips_are_one_
     assert got == {"by_const": ("MUL",), "by_tensor": ("DIV",), "clamp_min": ("MAXIMUM",)}
 
 
+def test_dividing_by_the_own_l2_norm_is_one_l2_normalization():
+    nodes = [helper.make_node("ReduceL2", ["x", "axes"], ["n"], name="norm", keepdims=1),
+             helper.make_node("Div", ["x", "n"], ["y"], name="normalise")]
+    assert lowered(graph_of(nodes, {"x": (1, 16)}, ["y"], {"axes": np.array([1])})) == {
+        "norm": ("L2_NORMALIZATION",), "normalise": ()}
+    clamped = [nodes[0], helper.make_node("Clip", ["n", "eps"], ["c"], name="clamp"),
+               helper.make_node("Div", ["x", "c"], ["y"], name="normalise")]  # F.normalize, as MiniLM ends
+    got = lowered(graph_of(clamped, {"x": (1, 16)}, ["y"], {"axes": np.array([1]), "eps": 1e-12}))
+    assert got == {"norm": ("SQUARE", "SUM", "SQRT"), "clamp": ("MAXIMUM",), "normalise": ("DIV",)}
+
+
 def gelu(onnx2tf_order: bool):
     """x * 0.5 * (1 + erf(x / sqrt 2)) in the order onnx2tf matches, or in torch's dynamo order."""
     tail = ([helper.make_node("Mul", ["x", "e1"], ["m"], name="mul_x"),

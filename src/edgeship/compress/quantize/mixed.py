@@ -471,7 +471,9 @@ def mixed(src: Path, cfg: MixedConfig, ctx: QuantContext, out: Path) -> dict[str
         "nodes_kept_fp32": list(final.kept_fp32),
         "kept_fp32": kept,
         "fp32_cost": cost,
+        # passed within the margin it searched with, or only by the plain gates (a marginal selection)
         "gate": {"passed": passed, "why": why, "gates": list(cfg.gates), "margin": cfg.margin,
+                 "margin_met": bool(evaluate_gates(search.search_gates, final.metrics)[0]),
                  "searched_with": [str(g) for g in search.search_gates], "data": search.select_source,
                  "samples": len(search.select), "selection_probes": len(search.probes) if search.probes else 0,
                  "probe_note": search.probe_note or None,

@@ -257,8 +257,11 @@ _CONVERTED: dict[tuple[Any, ...], collections.Counter[str] | EdgeshipError] = {}
 
 def _converted_builtins(tflite: Any, model: Model, shapes: dict[str, tuple[int, ...]] | None,
                         ) -> collections.Counter[str] | EdgeshipError:
-    """The builtins (and how many of each) edgeship's converter makes of ``model``, or the error
-    that says why it cannot."""
+    """The builtins (and how many of each) edgeship's converter makes of ``model`` at ``shapes``,
+    or the error that says why it cannot. Shapes given are fixed in the file it converts, as in a
+    static export: the converter tries a graph as it is first, and keeps a dynamic batch of the
+    file (then the TFLite converter cannot drop a trivial transpose or an identity reshape)."""
+    from edgeship.core import onnx_file
     from edgeship.targets.hwmap.graph import read_tflite
 
     stat = model.path.stat()
@@ -267,6 +270,9 @@ def _converted_builtins(tflite: Any, model: Model, shapes: dict[str, tuple[int, 
         with tempfile.TemporaryDirectory(prefix="edgeship-xcheck-") as tmp:
             try:
                 options = {"shapes": {k: list(v) for k, v in shapes.items()}} if shapes else {}
+                if shapes:
+                    static = onnx_file.with_fixed_dims(onnx_file.load(model.path, check=False), shapes)
+                    model = Model.open(onnx_file.write(static, Path(tmp) / model.path.name))
                 converted = tflite.convert(model, Path(tmp) / "model.tflite", **options)
                 _CONVERTED[key] = collections.Counter(n.op for n in read_tflite(converted.path).nodes)
             except EdgeshipError as exc:

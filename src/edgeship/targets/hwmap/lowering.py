@@ -209,6 +209,37 @@ def _runtime_indices(node: Node, graph: Graph) -> bool:
     return len(node.inputs) > 1 and not graph.tensor(node.inputs[1]).const
 
 
+def _l2_normalized(reduce: Node | None, graph: Graph) -> Node | None:
+    """The Div that divides ``reduce``'s input by it, when ``reduce`` is a ReduceL2 over the last
+    axis (keepdims) with that Div as its only user: the TFLite converter makes the pair one
+    L2_NORMALIZATION (its kernel normalises along the last axis)."""
+    if reduce is None or reduce.op != "ReduceL2" or int(reduce.attrs.get("keepdims", 1)) != 1:
+        return None
+    x = graph.tensor(reduce.inputs[0])
+    axes = reduce.attrs.get("axes") or (graph.values.get(reduce.inputs[1]) if len(reduce.inputs) > 1 else None)
+    if x.rank is None or axes is None or len(axes) != 1:
+        return None
+    axis = int(axes[0]) % x.rank
+    last = 1 if x.name in channels_last(graph) else x.rank - 1  # channels-last: ONNX axis 1 is TF's last
+    users = graph.consumers().get(reduce.outputs[0], [])
+    if axis != last or len(users) != 1:
+        return None
+    div = users[0]
+    return div if div.op == "Div" and tuple(div.inputs[:2]) == (reduce.inputs[0], reduce.outputs[0]) else None
+
+
+@case("l2_normalize")
+def _l2_normalize(node: Node, graph: Graph) -> bool:
+    """A ReduceL2 whose Div normalises by it: one L2_NORMALIZATION."""
+    return _l2_normalized(node, graph) is not None
+
+
+@case("l2_normalize_div")
+def _l2_normalize_div(node: Node, graph: Graph) -> bool:
+    """The Div of that pattern (it vanishes into the L2_NORMALIZATION)."""
+    return len(node.inputs) == 2 and _l2_normalized(graph.producers().get(node.inputs[1]), graph) is node
+
+
 # -- layouts: onnx2tf runs image-like tensors channels-last ----------------------------------------
 def channels_last(graph: Graph) -> set[str]:
     """The tensors onnx2tf holds channels-last (NHWC): graph inputs of rank 3 to 5 (it transposes

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from edgeship.core.artifact import Model
 from edgeship.core.errors import BadInput
 from edgeship.targets.base import Target, TargetConfig, register_target
+from edgeship.targets.openvino.offline import decline_telemetry
 from edgeship.targets.placement import OpPlacement, PlacementReport
 
 # precision -> (weights compressed to fp16 in the IR, CPU INFERENCE_PRECISION_HINT)
@@ -91,6 +92,10 @@ class OpenVinoTarget(Target):
             rows.append(OpPlacement(name, kind, supported.get(name, device), name in supported))
         return PlacementReport(self.name, str(model.path), rows, "query_model")
 
+
+# Whatever imports openvino first in this process (a runner, the CPU probe, a cross-check), its
+# telemetry is declined before (targets/openvino/offline.py): registration runs before any of them.
+decline_telemetry()
 
 register_target(OpenVinoTarget(
     "openvino", "edgeship.targets.openvino.runner:OpenVinoRunner", "edgeship.targets.openvino.converter:convert",

@@ -78,22 +78,26 @@ def convert_onnx(model: Model, out: Path, cfg: TfliteTargetConfig, calib: Any = 
             # every BERT and ViT, is built from elementary ops instead (Abramowitz-Stegun, |error| < 1.5e-7)
             "replace_to_pseudo_operators": ["erf"],
         }
-        if cfg.keep_nchw:
-            kwargs["keep_shape_absolutely_input_names"] = model.io.input_names
-        if rows and cfg.precision == "int8":
-            kwargs["custom_input_op_name_np_data_path"] = _calib_files(model.io, rows, shapes, work, cfg.keep_nchw)
         log: list[str] = []
-        # the graph as it is first; if onnx2tf fails, again with fixed input dims and folded shape arithmetic
-        for fixed in (False, True):
+        # The graph as it is first. If onnx2tf fails: with fixed input dims and folded shape arithmetic;
+        # then (unless asked already) with every input kept in its ONNX layout — onnx2tf transposes 3-D
+        # inputs as NCW, which breaks a recurrent state [layers, batch, hidden] (Silero VAD's LSTM).
+        attempts = [(False, cfg.keep_nchw), (True, cfg.keep_nchw)] + ([] if cfg.keep_nchw else [(True, True)])
+        for k, (fixed, keep) in enumerate(attempts):
             kwargs["input_onnx_file_path"] = str(_private_copy(model.path, work, shapes, fixed))
+            kwargs.pop("keep_shape_absolutely_input_names", None)
+            if keep:
+                kwargs["keep_shape_absolutely_input_names"] = model.io.input_names
+            if rows and cfg.precision == "int8":
+                kwargs["custom_input_op_name_np_data_path"] = _calib_files(model.io, rows, shapes, work, keep)
             shutil.rmtree(work / "tf", ignore_errors=True)
             try:
-                with capture_c_output() as log, _sample_images(_image_samples(model.io, rows, shapes, cfg.keep_nchw)), \
+                with capture_c_output() as log, _sample_images(_image_samples(model.io, rows, shapes, keep)), \
                         _reduce_axes_as_ints():
                     onnx2tf.convert(**kwargs)
                 break
             except Exception as exc:  # onnx2tf raises bare exceptions for unsupported graphs
-                if not fixed:
+                if k + 1 < len(attempts):
                     continue
                 said = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else _last(log)
                 raise BadInput(f"onnx2tf cannot convert {model.path.name}: {type(exc).__name__}: {said}") from None
@@ -231,6 +235,8 @@ def _private_copy(path: Path, work: Path, shapes: dict[str, tuple[int, ...]], fi
     from edgeship.core import onnx_file
 
     folder = work / ("onnx-fixed" if fixed else "onnx")
+    if folder.is_dir():
+        return folder / path.name  # made by an earlier attempt
     folder.mkdir()
     copy = folder / path.name
     proto = onnx_file.load(path, check=False)

@@ -93,6 +93,9 @@ class TfliteRunner(Runner):
         it, ins, outs, io_map = session["it"], session["ins"], session["outs"], session["map"]
         arrays = [(ins[index], x) for index, x in file_layout_inputs(self, io_map, feeds)]
         current = {d["index"]: tuple(d["shape"]) for d in it.get_input_details()}
+        # same values, other unit dims (a scalar the converter made [1]): reshaped, not resized
+        arrays = [(d, x.reshape(current[d["index"]]) if _unit_dims_apart(current[d["index"]], x.shape) else x)
+                  for d, x in arrays]
         resized = [(d, x) for d, x in arrays if current[d["index"]] != x.shape]
         for d, x in resized:
             try:
@@ -121,3 +124,8 @@ def _first_sentence(exc: BaseException) -> str:
     first = text.split(". ")[0]
     node = text[text.find("Node number"):].split(" failed")[0] if "Node number" in text else ""
     return f"{first}{' (' + node + ')' if node else ''}"[:300]
+
+
+def _unit_dims_apart(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    """Two different shapes that differ only by dims of size 1 (``()`` and ``(1,)``)."""
+    return tuple(a) != tuple(b) and tuple(d for d in a if d != 1) == tuple(d for d in b if d != 1)
