@@ -26,8 +26,8 @@ def _fit_then_verify(source: str, onnx_path: Path, out: Path, cfg: MixedConfig, 
     return facts, result.candidates[0]
 
 
-@pytest.mark.xfail(reason="issue #14's MiniLM target (mixed INT8 passing held-out sentences and the probes) is not met yet: "
-                          "this failed in the last full run of the session; remove the mark when it passes")
+@pytest.mark.xfail(reason="issue #14's MiniLM target (mixed INT8 passing held-out sentences and the probes) "
+                          "is not met yet: it failed in the session's last full run; drop the mark when it passes")
 def test_minilm_fitted_on_select_passes_on_test_and_probes(minilm: Path, tmp_path: Path) -> None:
     cfg = MixedConfig(gates=("cosine_mean>=0.995", "cosine_min>=0.98"),
                       candidates=(Int8DynamicConfig(smooth_alpha=0.5),), time_budget_s=300, max_fp32_nodes=10,

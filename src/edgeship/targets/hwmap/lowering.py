@@ -272,8 +272,10 @@ def _layout_transpose(node: Node, graph: Graph) -> bool:
     """A Reshape/Flatten of a channels-last tensor: onnx2tf transposes it back to NCHW first
     (ops/Reshape.py), and that TRANSPOSE stays when it moves data."""
     src = graph.tensor(node.inputs[0]) if node.inputs else None
-    if src is None or src.name not in channels_last(graph) or not _static(src.shape):
+    if src is None or src.name not in channels_last(graph) or (src.rank or 0) < 3:
         return False
+    if not _static(src.shape):  # a dynamic dim: the converter cannot prove the transpose moves nothing
+        return True
     return _moves_data(tuple(int(d) for d in src.shape))  # type: ignore[union-attr]
 
 
@@ -292,6 +294,19 @@ def _reshape_vanishes_into_fc(node: Node, graph: Graph) -> bool:
     # with no TRANSPOSE before it, the converter reshapes the NHWC tensor: its last dim is the channels
     nhwc = src.name in channels_last(graph) and not _layout_transpose(node, graph)
     return (src.shape[1] if nhwc else src.shape[-1]) == out.shape[-1]
+
+
+@case("dynamic_fc_input")
+def _dynamic_fc_input(node: Node, graph: Graph) -> bool:
+    """A fully-connected layer (Gemm, or MatMul with constant 2-D weights) on a rank-2 input with a
+    dynamic dim that no Reshape/Flatten made: onnx2tf's flatten of its input is an identity the
+    TFLite converter cannot prove without static shapes, so a RESHAPE stays before it (measured on
+    a dynamic-batch digits CNN; with a Reshape before it, the two merge)."""
+    if not node.inputs or not (node.op == "Gemm" or _const_b(node, graph)):
+        return False
+    a = graph.tensor(node.inputs[0])
+    producer = graph.producers().get(node.inputs[0])
+    return a.rank == 2 and not _static(a.shape) and (producer is None or producer.op not in ("Reshape", "Flatten"))
 
 
 @case("nchw_into_fc")
