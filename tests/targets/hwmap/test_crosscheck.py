@@ -83,17 +83,19 @@ STATIC = {"digits-cnn": {"input": (1, 1, 8, 8)}, "efficientnet-lite0": {"input":
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list(STATIC))
-def test_tflite_conversion_makes_the_predicted_builtins(name, tmp_path):
+@pytest.mark.parametrize(("name", "static"), [*((n, True) for n in STATIC), ("digits-cnn", False)])
+def test_tflite_conversion_makes_the_predicted_builtins(name, static, tmp_path):
     """edgeship convert --target tflite makes the builtins the lowering predicts (measured: 7/7,
-    60/60 and 441/441: the layout TRANSPOSE before a CNN's flatten, the RESHAPE a fully-connected
-    layer absorbs, MiniLM's elementary-op Erf and tf_keras layer norms)."""
+    60/60 and 441/441 at static shapes: the layout TRANSPOSE before a CNN's flatten, the RESHAPE a
+    fully-connected layer absorbs, MiniLM's elementary-op Erf and tf_keras layer norms; 8/8 for the
+    dynamic-batch digits CNN, whose batch the converter keeps dynamic, and with it an identity
+    RESHAPE before the second fully-connected layer)."""
     pytest.importorskip("onnx2tf")
     from edgeship import api
     from edgeship.export.config import ExportConfig
 
     onnx = api.export(f"zoo:{name}", tmp_path / f"{name}.onnx", ExportConfig(parity=False))
-    c = map_model(onnx, "tflite-gpu", shapes=STATIC[name], crosscheck=True).crosscheck
+    c = map_model(onnx, "tflite-gpu", shapes=STATIC[name] if static else None, crosscheck=True).crosscheck
     assert c is not None and c.compared > 1 and c.agreement >= 0.95, c.to_dict()
     assert all("unexplained" not in d.why for d in c.disagreements), c.disagreements
 

@@ -60,6 +60,27 @@ def test_a_pooled_flatten_vanishes_into_the_fully_connected_layer():
     assert lowered(relu)["flatten"] == ("RESHAPE",)  # no fully-connected layer to absorb it
 
 
+def test_a_dynamic_batch_keeps_what_static_shapes_would_drop():
+    """With the batch dynamic (the converter keeps an export's dynamic batch) the TFLite converter can
+    prove neither a trivial transpose nor an identity reshape: both stay (measured on the
+    dynamic-batch digits CNN and EfficientNet-Lite0)."""
+    fc = helper.make_node("Gemm", ["f", "fc_w"], ["h"], name="fc", transB=1)
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c0"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("GlobalAveragePool", ["c0"], ["c"], name="pool"),
+             helper.make_node("Reshape", ["c", "flat"], ["f"], name="flatten"), fc,
+             helper.make_node("Relu", ["h"], ["r"], name="relu"),
+             helper.make_node("Gemm", ["r", "fc2_w"], ["y"], name="fc2", transB=1)]
+    consts = {"w": RNG.standard_normal((16, 1, 3, 3)).astype(np.float32), "flat": np.array([-1, 16]),
+              "fc_w": RNG.standard_normal((8, 16)).astype(np.float32),
+              "fc2_w": RNG.standard_normal((4, 8)).astype(np.float32)}
+    model = graph_of(nodes, {"x": ("batch", 1, 4, 4)}, ["y"], consts)
+    got = lowered(model)
+    assert got["flatten"] == ("TRANSPOSE", "RESHAPE") and got["fc"] == ("FULLY_CONNECTED",)
+    assert got["fc2"] == ("RESHAPE", "FULLY_CONNECTED")
+    static = lowered(model, shapes={"x": (1, 1, 4, 4)})
+    assert static["flatten"] == () and static["fc2"] == ("FULLY_CONNECTED",)
+
+
 def test_tensors_of_rank_2_inputs_are_not_channels_last():
     """A transformer's [1, S, H] activations come from rank-2 token ids: a plain RESHAPE."""
     nodes = [helper.make_node("Gather", ["table", "ids"], ["e"], name="embed"),

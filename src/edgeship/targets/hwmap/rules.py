@@ -270,8 +270,8 @@ def _check_view_target(rs: RuleSet, rule: OpRule, node: Node, graph: Graph, op: 
     shown = "[" + ", ".join({SYMBOLIC: "?", INFERRED: "-1", FIXED: "n"}[d] for d in dims) + "]"
     symbolic, inferred = dims.count(SYMBOLIC), dims.count(INFERRED)
     if symbolic > limits.get("max_symbolic", len(dims)):
-        return (f"{op} to a shape with {symbolic} dim(s) computed at run time ({shown}): the {rs.title} takes "
-                f"static reshapes only; pin the dynamic dims (a static export)")
+        return (f"dynamic shape: {op} to a shape with {symbolic} dim(s) computed at run time ({shown}); the "
+                f"{rs.title} takes static reshapes only")
     if inferred > limits.get("max_inferred", len(dims)):
         return f"{op} to a shape with {inferred} inferred (-1) dims ({shown}): the {rs.title} takes one at most"
     return ""
