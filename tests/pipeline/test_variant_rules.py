@@ -93,3 +93,19 @@ def test_cpu_flags_are_read_at_run_time():
     assert native in (True, False, None) and why
     if cpu.cpu_flags():
         assert native == any(f in cpu.cpu_flags() for f in (*cpu.FP16_FLAGS, "FEAT_FP16"))
+
+
+def test_optimize_refuses_calibrating_variants_up_front_and_builds_nothing_for_them(tmp_path):
+    from edgeship.pipeline.executors import ExecutorConfig
+    from edgeship.pipeline.optimize import optimize
+    from edgeship.pipeline.recipe import OptimizeRecipe
+
+    model = tiny_onnx(tmp_path / "m.onnx")
+    np.savez(tmp_path / "eval.npz", x=np.random.default_rng(0).standard_normal((6, 16)).astype(np.float32))
+    report = optimize(OptimizeRecipe(model=str(model), data=str(tmp_path / "eval.npz"), out=str(tmp_path / "run"),
+                                     variants=("fp32", "int8-static"), bench_min_time_s=0.0, baseline=False),
+                      ExecutorConfig(executor="sequential"))
+    assert [r["id"] for r in report["variants"]] == ["fp32@onnxruntime"]
+    (why,) = [s for s in report["skipped"] if s.startswith("int8-static@onnxruntime")]
+    assert "builds from calibration data and the run has none; add --calib DATA" in why
+    assert not any("int8-static" in step for step in report["steps"]["ran"])

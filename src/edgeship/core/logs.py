@@ -84,17 +84,22 @@ def quiet_loggers(*names: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def captured_output() -> Iterator[list[str]]:
-    """Capture what any code (C/C++ included) writes to file descriptors 1 and 2 in the block; the
-    text lands in the yielded list when the block ends."""
+    """Capture what any code (C/C++ included) writes to file descriptors 1 and 2 in the block, and
+    what Python code writes to ``sys.stdout``/``sys.stderr`` (which need not be those descriptors:
+    a notebook's, a test runner's); the text lands in the yielded list when the block ends."""
+    import io
+
     box: list[str] = []
     sys.stdout.flush()
     sys.stderr.flush()
+    python_level = io.StringIO()
     with tempfile.TemporaryFile(mode="w+b") as tmp:
         saved = [os.dup(1), os.dup(2)]
         try:
             os.dup2(tmp.fileno(), 1)
             os.dup2(tmp.fileno(), 2)
-            yield box
+            with contextlib.redirect_stdout(python_level), contextlib.redirect_stderr(python_level):
+                yield box
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -103,7 +108,7 @@ def captured_output() -> Iterator[list[str]]:
             for fd in saved:
                 os.close(fd)
             tmp.seek(0)
-            box.append(tmp.read().decode("utf-8", "replace"))
+            box.append(tmp.read().decode("utf-8", "replace") + python_level.getvalue())
 
 
 @contextlib.contextmanager

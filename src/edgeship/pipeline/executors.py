@@ -27,6 +27,7 @@ import multiprocessing
 import os
 import sys
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Literal
 
@@ -118,6 +119,9 @@ class Executor:
     def describe(self) -> dict[str, Any]:
         return {"executor": self.name, "workers": self.workers}
 
+    def warm(self) -> None:
+        """Start workers ahead of the first job (while this process does other work)."""
+
     def close(self) -> None:
         """Release what the executor started."""
 
@@ -130,6 +134,18 @@ class Executor:
 
 class SequentialExecutor(Executor):
     name = "sequential"
+
+
+# What a pool worker imports before its first job (the forkserver loads the lighter ones for all).
+WARM_MODULES = ("edgeship.pipeline.quantize_variants", "edgeship.compress.quantize.api", "edgeship.check.comparator",
+                "edgeship.targets.onnxruntime.runner")
+
+
+def _warm_worker() -> None:
+    import importlib
+
+    for name in WARM_MODULES:
+        importlib.import_module(name)
 
 
 def _init_worker(threads: int) -> None:
@@ -177,6 +193,7 @@ class LocalExecutor(Executor):
             ctx.set_forkserver_preload(["edgeship.pipeline.optimize", "onnxruntime", "onnx", "numpy"])
             self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
                                                 initargs=(self.threads,))
+            weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)  # on an early error
         return self._pool
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> cf.Future[Any]:
@@ -187,6 +204,13 @@ class LocalExecutor(Executor):
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "threads_per_job": self.threads if self.parallel else None}
+
+    def warm(self) -> None:
+        if self.parallel:
+            with _main_not_reimported():
+                pool = self._get_pool()
+                for _ in range(self.workers):
+                    pool.submit(_warm_worker)
 
     def close(self) -> None:
         if self._pool is not None:

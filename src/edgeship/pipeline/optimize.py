@@ -59,6 +59,8 @@ def optimize(recipe: OptimizeRecipe | str | Path | dict[str, Any], executor: Exe
     t_start = time.perf_counter()
     status(f"edgeship optimize {r.model} → {run_dir}")
 
+    ex = make_executor(executor)
+    ex.warm()  # worker processes start while the source loads, exports and makes golden outputs
     source = load_source(r.model, trust_pickle=r.trust_pickle, task=r.task)
     is_torch = not isinstance(source, Model)
     tokenizer = None if isinstance(source, Model) else source.tokenizer
@@ -95,7 +97,7 @@ def optimize(recipe: OptimizeRecipe | str | Path | dict[str, Any], executor: Exe
 
     # 3. variants × targets (build, convert, check) as independent jobs on the executor; then
     # 4. the benchmarks (the PyTorch eager baseline first), each alone on the timing machine
-    with make_executor(executor) as ex:
+    with ex:
         status(f"  executor: {ex.name}, {ex.workers} at once" + (" (parallel)" if ex.parallel else ""))
         t_jobs = time.perf_counter()
         rows = _sweep(sweep, ex, store, skipped)
@@ -370,6 +372,8 @@ def _export(source: Any, out: Path, r: OptimizeRecipe) -> dict[str, Any]:
         model = export(source, out, ExportConfig.from_dict(dict(r.export)))
     except GateFailed as exc:  # parity failed: the file is kept and the check step will judge it
         return {"parity_failed": str(exc)}
+    if source.extra.get("dim_max"):  # bounds of dynamic dims (a text model's positions), for converters
+        model = model.with_facts(dim_max=dict(source.extra["dim_max"])).save()
     return {"exporter": model.facts.get("exporter"), "opset": model.facts.get("opset"),
             "parity": model.facts.get("parity")}
 

@@ -14,7 +14,9 @@ minutes building, checking and timing a model that was bound to be refused or sl
 - **int4-weight without MatMul/Gather weights**: weight-only INT4 packs the weights of MatMul
   (MatMulNBits) and Gather; a graph whose weights all feed Conv or Gemm has nothing to pack;
 - **fp16 on a CPU without fp16 arithmetic** (ONNX Runtime, OpenVINO): fp16 tensors are widened to
-  fp32 for every op, so the model is slower than FP32, however much smaller.
+  fp32 for every op, so the model is slower than FP32, however much smaller;
+- **a conversion the target's converter says it cannot make** (``Target.why_cannot_convert``: TFLite
+  INT8 through onnx2tf of a model with integer inputs, which it calibrates as float).
 """
 
 from __future__ import annotations

@@ -61,7 +61,8 @@ def convert_onnx(model: Model, out: Path, cfg: TfliteTargetConfig, calib: Any = 
     if cfg.precision == "int8" and not rows:
         raise BadInput("tflite int8 needs calibration data; pass --calib data:NAME or an .npz file")
     given = {k: tuple(v) for k, v in (cfg.shapes or {}).items()}
-    padded = padded_sequence(model.io, given, cfg.sequence)
+    padded = padded_sequence(model.io, given, min(cfg.sequence, int(model.facts.get("dim_max", {}).get(
+        "sequence", cfg.sequence))))
     if padded:
         given.update({n: (1, padded["length"]) for n in padded["inputs"]})
         rows = [pad_sequence(r, padded) for r in rows]

@@ -38,8 +38,9 @@ class TfliteTargetConfig(TargetConfig):
     dynamic: bool = False  # litert-torch: keep the source's dynamic sequence axes (fails on MiniLM: jax tracing)
     max_dim: int = 512  # litert-torch: upper bound of those axes
     # onnx2tf: the fixed length of a text model's free sequence axis (inputs are padded to it at run
-    # time with attention_mask 0, outputs along it cut back); data sets tokenise to at most 128 tokens
-    sequence: int = 128
+    # time with attention_mask 0, outputs along it cut back), at most the model's own limit (its
+    # learned positions, the ``dim_max`` fact of its export)
+    sequence: int = 512
 
     def validate(self) -> None:
         super().validate()
