@@ -92,3 +92,17 @@ def test_keep_nchw_keeps_the_users_layout(digits_onnx, out_dir, digits_test, ort
     assert m.facts["input_layout"] == {"input": "NCHW"} and m.facts["tflite"]["inputs"][0]["perm"] is None
     out = _run(m, digits_test[0])
     assert np.abs(out - ort_logits).max() <= 1e-4
+
+
+def test_given_shapes_fix_the_files_inputs(digits_onnx, out_dir, digits_test, ort_logits):
+    """The export's batch is dynamic; shapes given to the converter are the file's (a static program, as
+    an accelerator delegate wants), and the rows still match ONNX Runtime."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    free = Interpreter(str(convert(digits_onnx, "tflite", out_dir / "digits_free.tflite").path))
+    assert free.get_input_details()[0]["shape_signature"][0] == -1
+    m = convert(digits_onnx, "tflite", out_dir / "digits_b4.tflite", shapes={"input": [4, 1, 8, 8]})
+    (detail,) = Interpreter(str(m.path)).get_input_details()
+    assert list(detail["shape_signature"]) == [4, 8, 8, 1] and m.facts["conversion_shapes"] == {"input": [4, 1, 8, 8]}
+    out = _run(m, {"input": digits_test[0]["input"][:4]})
+    assert out.shape[0] == 4 and np.abs(out - ort_logits[:4]).max() <= 1e-4

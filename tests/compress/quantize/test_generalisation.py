@@ -26,12 +26,11 @@ def _fit_then_verify(source: str, onnx_path: Path, out: Path, cfg: MixedConfig, 
     return facts, result.candidates[0]
 
 
-@pytest.mark.xfail(reason="issue #14's MiniLM target (mixed INT8 passing held-out sentences and the probes) "
-                          "is not met yet: it failed in the session's last full run; drop the mark when it passes")
 def test_minilm_fitted_on_select_passes_on_test_and_probes(minilm: Path, tmp_path: Path) -> None:
     cfg = MixedConfig(gates=("cosine_mean>=0.995", "cosine_min>=0.98"),
-                      candidates=(Int8DynamicConfig(smooth_alpha=0.5),), time_budget_s=300, max_fp32_nodes=10,
+                      candidates=(Int8DynamicConfig(smooth_alpha=0.5),), time_budget_s=1200, max_fp32_nodes=10,
                       sensitivity_samples=12)
+    # the budget is wall time: generous, so that a loaded machine does not end the search (~1 min here)
     facts, verdict = _fit_then_verify("zoo:minilm", minilm, tmp_path / "mixed.onnx", cfg, "data:sentences:calib")
     gate = facts["gate"]
     assert gate["passed"] and gate["margin_met"], gate["why"]

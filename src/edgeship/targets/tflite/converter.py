@@ -80,10 +80,13 @@ def convert_onnx(model: Model, out: Path, cfg: TfliteTargetConfig, calib: Any = 
             "replace_to_pseudo_operators": ["erf"],
         }
         log: list[str] = []
-        # The graph as it is first. If onnx2tf fails: with fixed input dims and folded shape arithmetic;
-        # then (unless asked already) with every input kept in its ONNX layout — onnx2tf transposes 3-D
-        # inputs as NCW, which breaks a recurrent state [layers, batch, hidden] (Silero VAD's LSTM).
-        attempts = [(False, cfg.keep_nchw), (True, cfg.keep_nchw)] + ([] if cfg.keep_nchw else [(True, True)])
+        # The graph as it is first (given no shapes: the file keeps its dynamic batch). If onnx2tf fails,
+        # or shapes were given (onnx2tf's overwrite_input_shape leaves the batch free): with fixed input
+        # dims and folded shape arithmetic; then (unless asked already) with every input kept in its
+        # ONNX layout — onnx2tf transposes 3-D inputs as NCW, which breaks a recurrent state
+        # [layers, batch, hidden] (Silero VAD's LSTM).
+        attempts = ([] if cfg.shapes else [(False, cfg.keep_nchw)]) + [(True, cfg.keep_nchw)] \
+            + ([] if cfg.keep_nchw else [(True, True)])
         for k, (fixed, keep) in enumerate(attempts):
             kwargs["input_onnx_file_path"] = str(_private_copy(model.path, work, shapes, fixed))
             kwargs.pop("keep_shape_absolutely_input_names", None)
