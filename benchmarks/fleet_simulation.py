@@ -391,13 +391,18 @@ def simulate(work: Path, devices: int = 1000, fault_rate: float = 0.05, stages: 
     baseline = "v1"
     telemetry_gates = TelemetryGates(min_inferences=per_report, **GATES)
     out: dict[str, Any] = {}
+
+    def release_and_roll_out(key: str, version: str) -> dict[str, Any]:
+        """Publish release ``key``, give the service its reference profile, start its rollout."""
+        published[key] = publish_model(repo, rel[key]["model"], rel[key]["golden"], "stable", version,
+                                       name="fleet-mlp", gates=gates, latency_budget_ms=250.0)
+        client.put_profile(published[key]["target"], reference_profile(rel[key]["golden"], "classification"))
+        return client.start(RolloutConfig(model="fleet-mlp", target=published[key]["target"],
+                                          from_target=published[key]["previous"], stages=stages,
+                                          min_reports=min_reports, gates=telemetry_gates))
+
     if healthy_rollout:
-        published["v2"] = publish_model(repo, rel["v2"]["model"], rel["v2"]["golden"], "stable", "2.0.0",
-                                        name="fleet-mlp", gates=gates, latency_budget_ms=250.0)
-        client.put_profile(published["v2"]["target"], reference_profile(rel["v2"]["golden"], "classification"))
-        ro = client.start(RolloutConfig(model="fleet-mlp", target=published["v2"]["target"],
-                                        from_target=published["v2"]["previous"], stages=stages,
-                                        min_reports=min_reports, gates=telemetry_gates))
+        ro = release_and_roll_out("v2", "2.0.0")
         say(f"published v2 (healthy), rollout {ro['id']}")
         t_v2 = time.time()
         s = wait_for(lambda s: rollout_state(s, ro["id"])["status"] != "active" and
@@ -407,12 +412,7 @@ def simulate(work: Path, devices: int = 1000, fault_rate: float = 0.05, stages: 
                              "events": [e["text"] for e in r["events"]], "reason": r.get("reason")}
         wait_for(reporting(published["v2"]["target"]), left() / 3, "telemetry on v2")
         baseline = "v2"
-    published["slow"] = publish_model(repo, rel["slow"]["model"], rel["slow"]["golden"], "stable", "3.0.0",
-                                      name="fleet-mlp", gates=gates, latency_budget_ms=250.0)
-    client.put_profile(published["slow"]["target"], reference_profile(rel["slow"]["golden"], "classification"))
-    ro3 = client.start(RolloutConfig(model="fleet-mlp", target=published["slow"]["target"],
-                                     from_target=published["slow"]["previous"], stages=stages,
-                                     min_reports=min_reports, gates=telemetry_gates))
+    ro3 = release_and_roll_out("slow", "3.0.0")
     t_slow = time.time()
     say(f"published 3.0.0 ({REGRESSION - 1:.0%} slower on every device), rollout {ro3['id']} from {baseline}")
 

@@ -209,8 +209,8 @@ class LocalExecutor(Executor):
         if self.parallel:
             with _main_not_reimported():
                 pool = self._get_pool()
-                for _ in range(self.workers):
-                    pool.submit(_warm_worker)
+                for _ in range(self.workers):  # under the shared lock: a timed build waits for the imports
+                    pool.submit(_shared, _warm_worker, ())
 
     def close(self) -> None:
         if self._pool is not None:
