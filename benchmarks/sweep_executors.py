@@ -9,15 +9,19 @@ skipped: OpenVINO has no int8-dynamic or mixed conversion). Each executor runs i
 its own folder. ``ray`` starts a Ray head on 127.0.0.1 for the run (``ray start --head --block``)
 and stops it by its process id afterwards.
 
-Printed: each executor's rows, the wall time of its builds, conversions and checks
-(``jobs_wall_s``: the sweep phase less the timed jobs that ran alone) and of its timed jobs,
-whether rows, verdicts and choices match the first executor's, the local/sequential ratio of the
-jobs' wall time (target on 2 cores: at most 0.7), and the load average before and after.
+Each executor's sweep runs in a fresh Python process (so none reuses the imports another paid
+for), in the order given; ``--repeat N`` runs the whole round N times. Printed per run: the rows,
+the wall time of the builds, conversions and checks (``jobs``: the sweep phase less the timed jobs
+that ran alone), of all non-timing work (``untimed``: the whole run less the timed jobs, so the
+export, the golden outputs and the workers' start are in it too) and of the timed jobs; then
+whether rows, verdicts and choices match the first executor's, the local/sequential ratios of
+both wall times (target on 2 cores: at most 0.7), and the load average before and after.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -57,6 +61,27 @@ def outcome(report: dict[str, Any]) -> dict[str, Any]:
     return {r["id"]: (r["status"], r["gate"]["passed"], r["chosen"]) for r in report["variants"]}
 
 
+def run_one(args: argparse.Namespace, name: str, out: Path, address: str | None) -> dict[str, Any]:
+    """One sweep in a fresh process; returns its report and the run's wall time."""
+    code = ("import json, sys, time; t0 = time.perf_counter()\n"
+            "from edgeship.pipeline.executors import ExecutorConfig\n"
+            "from edgeship.pipeline.optimize import optimize\n"
+            "from edgeship.pipeline.recipe import OptimizeRecipe\n"
+            "a = json.loads(sys.argv[1])\n"
+            "rep = optimize(OptimizeRecipe(**a['recipe']), ExecutorConfig(**a['executor']))\n"
+            "rep['wall_s'] = time.perf_counter() - t0\n"
+            "open(a['report'], 'w').write(json.dumps(rep))\n")
+    recipe = {"model": args.model, "out": str(out), "limit": args.limit, "variants": args.variants.split(","),
+              "targets": args.targets.split(","), "bench_min_time_s": args.min_time,
+              "variant_options": {"mixed": {"time_budget_s": 60}}}
+    executor = {"executor": name, **({"address": address} if address else {})}
+    report = out.with_suffix(".json")
+    subprocess.run([sys.executable, "-c", code, json.dumps({"recipe": recipe, "executor": executor,
+                                                            "report": str(report)})],
+                   check=True, env={**os.environ, "EDGESHIP_QUIET": "1"})
+    return json.loads(report.read_text())
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="zoo:digits-cnn")
@@ -65,45 +90,51 @@ def main() -> int:
     ap.add_argument("--executors", default="sequential,local,ray")
     ap.add_argument("--limit", type=int, default=200, help="held-out samples")
     ap.add_argument("--min-time", type=float, default=0.5, help="benchmark seconds per row")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds of all the executors")
     args = ap.parse_args()
 
     from edgeship.bench.sysinfo import load_average, system_info
-    from edgeship.pipeline.executors import ExecutorConfig
-    from edgeship.pipeline.optimize import optimize
-    from edgeship.pipeline.recipe import OptimizeRecipe
 
     tmp = Path(tempfile.mkdtemp(prefix="edgeship-sweeps-"))
     load_before = load_average()
-    reports: dict[str, dict[str, Any]] = {}
+    runs: dict[str, list[dict[str, Any]]] = {}
     head = None
     try:
-        for name in args.executors.split(","):
-            if name == "ray":
-                head, address = ray_head(tmp / "ray-head.log")
-                config = ExecutorConfig(executor="ray", address=address)
-            else:
-                config = ExecutorConfig(executor=name)
-            recipe = OptimizeRecipe(model=args.model, out=str(tmp / name), limit=args.limit,
-                                    variants=tuple(args.variants.split(",")), targets=tuple(args.targets.split(",")),
-                                    bench_min_time_s=args.min_time, variant_options={"mixed": {"time_budget_s": 60}})
-            t0 = time.perf_counter()
-            reports[name] = optimize(recipe, config)
-            ex = reports[name]["executor"]
-            print(f"{name:<11} {len(reports[name]['variants'])} rows · total {time.perf_counter() - t0:7.1f} s · "
-                  f"jobs {ex['jobs_wall_s']:7.1f} s · timed alone {ex['timed_wall_s']:6.1f} s · {ex}", flush=True)
+        for k in range(args.repeat):
+            for name in args.executors.split(","):
+                address = None
+                if name == "ray" and head is None:
+                    head, address = ray_head(tmp / "ray-head.log")
+                    ray_address = address
+                elif name == "ray":
+                    address = ray_address
+                rep = run_one(args, name, tmp / f"{name}-{k}", address)
+                ex = rep["executor"]
+                rep["untimed_wall_s"] = rep["wall_s"] - ex["timed_wall_s"]
+                runs.setdefault(name, []).append(rep)
+                print(f"{name:<11} {len(rep['variants'])} rows · run {rep['wall_s']:6.1f} s · "
+                      f"jobs {ex['jobs_wall_s']:6.1f} s · untimed {rep['untimed_wall_s']:6.1f} s · "
+                      f"timed alone {ex['timed_wall_s']:6.1f} s · {ex}",
+                      flush=True)
     finally:
         if head is not None:
             head.send_signal(signal.SIGTERM)
             head.wait(timeout=120)
         shutil.rmtree(tmp, ignore_errors=True)
-    first = next(iter(reports))
-    for name, rep in reports.items():
-        same = outcome(rep) == outcome(reports[first])
-        chosen = {r["target"]: r["variant"] for r in rep["variants"] if r["chosen"]}
-        print(f"{name:<11} rows, verdicts and choices {'==' if same else '!='} {first}'s · chosen {chosen}")
-    if "local" in reports and "sequential" in reports:
-        ratio = reports["local"]["executor"]["jobs_wall_s"] / reports["sequential"]["executor"]["jobs_wall_s"]
-        print(f"local / sequential wall time of the non-timing jobs: {ratio:.2f}  (target on 2 cores: <= 0.7)")
+    first = next(iter(runs))
+    for name, reps in runs.items():
+        for rep in reps:
+            same = outcome(rep) == outcome(runs[first][0])
+            chosen = {r["target"]: r["variant"] for r in rep["variants"] if r["chosen"]}
+            print(f"{name:<11} rows, verdicts and choices {'==' if same else '!='} {first}'s · chosen {chosen}")
+    if "local" in runs and "sequential" in runs:
+        for what in ("jobs", "untimed"):
+            def wall(name: str, what: str = what) -> float:
+                values = sorted(r["executor"]["jobs_wall_s"] if what == "jobs" else r["untimed_wall_s"]
+                                for r in runs[name])
+                return values[len(values) // 2]
+            print(f"local / sequential wall time, {what:<7} (median of {args.repeat}): "
+                  f"{wall('local') / wall('sequential'):.2f}  (target on 2 cores: <= 0.7)")
     s = system_info()
     print(f"{s['cpu']} · {s['usable_cores']} cores · load average before {load_before}, after {load_average()}")
     return 0

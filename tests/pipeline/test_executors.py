@@ -188,3 +188,42 @@ def test_ray_sweep_matches_the_local_executor(sweep_inputs, ray_head):
                  "--out", str(folder / "cli"), "--executor", "ray", "--address", ray_head, "--quiet"]) == 0
     report = json.loads((folder / "cli" / "report.json").read_text())
     assert report["executor"]["executor"] == "ray" and len(report["variants"]) == 2
+
+
+def _where_am_i(pause_s: float) -> tuple[int, int | None, bool]:
+    from edgeship.core.progress import is_quiet
+    from edgeship.pipeline.executors import job_threads
+
+    time.sleep(pause_s)  # long enough that the other slot takes the next job
+    return os.getpid(), job_threads(), is_quiet()
+
+
+def test_local_executor_runs_one_slot_in_this_process(monkeypatch):
+    """Two slots on two cores: one in this process (warm: nothing to import or load again), one in a
+    worker; both quiet and with one runtime thread per job; this thread's settings are left alone."""
+    monkeypatch.delenv("EDGESHIP_QUIET", raising=False)
+    monkeypatch.setattr("edgeship.pipeline.executors.usable_cores", lambda: 2)
+    from edgeship.core.progress import is_quiet
+    from edgeship.pipeline.executors import job_threads
+
+    with LocalExecutor(workers=2) as ex:
+        ex.warm()
+        futures = [ex.submit(_where_am_i, 0.5) for _ in range(4)]
+        results = [f.result(timeout=120) for f in futures]
+    pids = {pid for pid, _, _ in results}
+    assert os.getpid() in pids and len(pids) == 2
+    assert all(threads == 1 and quiet for _, threads, quiet in results)
+    assert job_threads() is None and not is_quiet()
+
+
+def test_local_executor_passes_a_jobs_error_back():
+    with LocalExecutor(workers=2) as ex:
+        futures = [ex.submit(_fails, k) for k in range(3)]
+        for k, fut in enumerate(futures):
+            with pytest.raises(BadInput, match=f"job {k} failed"):
+                fut.result(timeout=120)
+
+
+def _fails(k: int) -> None:
+    time.sleep(0.2)
+    raise BadInput(f"job {k} failed")

@@ -12,8 +12,9 @@ benchmark → report. The run folder keeps the recipe, every file, each step's r
 report.json (for tools), report.md and report.html. Re-running reuses the steps whose inputs did not change
 (and that the same edgeship code and library versions made), so a killed sweep resumes where it stopped.
 
-jobs: builds, conversions and checks are independent jobs, run in parallel worker processes (as many
-as the usable cores; --workers N) or on a Ray cluster (--executor ray --address HOST:PORT, with the
+jobs: builds, conversions and checks are independent jobs, run in parallel (as many at once as the usable
+cores, --workers N: one in this process, the others in worker processes that load the model meanwhile,
+the longest jobs first) or on a Ray cluster (--executor ray --address HOST:PORT, with the
 edgeship[ray] extra, edgeship on every node and the run folder on a filesystem they share). Benchmarks,
 and builds that time candidates (mixed), run alone: nothing else runs on their machine meanwhile.
 
@@ -61,8 +62,9 @@ def register(sub: Any) -> None:
     p.add_argument("--shape", action="append", default=None, metavar="NAME:D0,D1,...",
                    help="fix an ONNX source's symbolic input dims (-1, named), e.g. input:1,3,224,224 (repeatable)")
     p.add_argument("--executor", choices=("local", "sequential", "ray"), default="local",
-                   help="where the independent jobs run: local processes, parallel where the cores allow (default), "
-                        "one after another in this process, or a Ray cluster (needs --address; edgeship[ray])")
+                   help="where the independent jobs run: this process and worker processes, parallel where the "
+                        "cores allow (default), one after another in this process, or a Ray cluster (needs "
+                        "--address; edgeship[ray])")
     p.add_argument("--address", default=None, metavar="HOST:PORT", help="the Ray head's address (--executor ray)")
     p.add_argument("--workers", type=int, default=None,
                    help="jobs at once (default: usable cores; on Ray, the cluster's CPUs)")

@@ -8,9 +8,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 
 QUIET_ENV = "EDGESHIP_QUIET"
+_THIS_THREAD = threading.local()
 
 
 def set_quiet(quiet: bool = True) -> None:
@@ -21,8 +23,13 @@ def set_quiet(quiet: bool = True) -> None:
         os.environ.pop(QUIET_ENV, None)
 
 
+def quiet_thread() -> None:
+    """Silence progress and status lines from the calling thread only (a job slot beside the sweep's bar)."""
+    _THIS_THREAD.quiet = True
+
+
 def is_quiet() -> bool:
-    return os.environ.get(QUIET_ENV, "") not in ("", "0")
+    return getattr(_THIS_THREAD, "quiet", False) or os.environ.get(QUIET_ENV, "") not in ("", "0")
 
 
 def _interactive() -> bool:

@@ -73,6 +73,15 @@ def export_legacy(source: TorchSource, axes: dict[str, dict[int, str]], opset: i
     return proto
 
 
+def warm_exporter() -> None:
+    """Export a two-layer module once: a process's first ``torch.onnx.export`` spends seconds on
+    imports and set-up that any later export then skips (a sweep's worker does it while idle)."""
+    import torch
+
+    module = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(8, 2))
+    captured(lambda: torch.onnx.export(module, (torch.zeros(1, 1, 4, 4),), dynamo=True, verbose=False).model_proto)
+
+
 def captured(fn: Callable[[], T]) -> T:
     """Run an exporter with its Python-level chatter (graph dumps, progress prints) kept off our stdout,
     so ``--json`` output stays clean; the chatter is dropped (the failure itself is reported)."""

@@ -72,7 +72,10 @@ def _qat(bits: int) -> QatConfig:
 
 for _percent in (30, 50):
     register_variant(f"prune-{_percent}", "fp32", _prune(_percent / 100),
-                     f"structured pruning, {_percent}% of channels/heads/neurons, 3 fine-tune epochs")
-register_variant("distill-half", "fp32", _distill_half, "a student with half the blocks (or width), distilled 3 epochs")
-register_variant("qat-int8", "int8", _qat(8), "quantization-aware training, INT8 weights and activations (QDQ)")
-register_variant("qat-int4", "int4", _qat(4), "quantization-aware training, INT4 weights (DequantizeLinear, opset 21)")
+                     f"structured pruning, {_percent}% of channels/heads/neurons, 3 fine-tune epochs", trains=True)
+register_variant("distill-half", "fp32", _distill_half, "a student with half the blocks (or width), distilled 3 epochs",
+                 trains=True)
+register_variant("qat-int8", "int8", _qat(8), "quantization-aware training, INT8 weights and activations (QDQ)",
+                 trains=True)
+register_variant("qat-int4", "int4", _qat(4), "quantization-aware training, INT4 weights (DequantizeLinear, opset 21)",
+                 trains=True)

@@ -2,8 +2,9 @@
 ones (benchmarks, and builds that time candidates, such as the mixed-precision search).
 
 - ``sequential``: every job in this process, one after another.
-- ``local`` (the default): a pool of worker processes, as many as the usable cores (each job's
-  runtime then gets ``cores // workers`` threads); one job or one core runs in this process.
+- ``local`` (the default): as many job slots as the usable cores, one in this process and the
+  others in worker processes (each job's runtime then gets ``cores // workers`` threads); one
+  worker or one core runs every job in this process.
 - ``ray``: tasks on a Ray cluster (``--executor ray --address HOST:PORT``; the ``edgeship[ray]``
   extra). Every node needs edgeship installed and the run folder at the same path (a shared
   filesystem; on one machine it is). A loopback address keeps the whole cluster on loopback.
@@ -25,7 +26,9 @@ import contextlib
 import dataclasses
 import multiprocessing
 import os
+import queue
 import sys
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -56,9 +59,12 @@ class ExecutorConfig(Config):
             raise BadInput(f"--address is for --executor ray, not {self.executor}")
 
 
+_THIS_THREAD = threading.local()  # the in-process slot's thread count
+
+
 def job_threads() -> int | None:
-    """The runtime threads a job may use in this process (None: the runtime's default)."""
-    value = os.environ.get(JOB_THREADS_ENV)
+    """The runtime threads a job may use here (None: the runtime's default)."""
+    value = getattr(_THIS_THREAD, "threads", None) or os.environ.get(JOB_THREADS_ENV)
     return int(value) if value else None
 
 
@@ -119,8 +125,9 @@ class Executor:
     def describe(self) -> dict[str, Any]:
         return {"executor": self.name, "workers": self.workers}
 
-    def warm(self) -> None:
-        """Start workers ahead of the first job (while this process does other work)."""
+    def warm(self, prepare: Callable[..., Any] | None = None, *args: Any) -> None:
+        """Start workers ahead of the first job (while this process does other work); each worker
+        then runs ``prepare(*args)`` (loading what the jobs will use)."""
 
     def close(self) -> None:
         """Release what the executor started."""
@@ -141,11 +148,13 @@ WARM_MODULES = ("edgeship.pipeline.quantize_variants", "edgeship.compress.quanti
                 "edgeship.targets.onnxruntime.runner")
 
 
-def _warm_worker() -> None:
+def _warm_worker(prepare: Callable[..., Any] | None, args: tuple[Any, ...]) -> None:
     import importlib
 
     for name in WARM_MODULES:
         importlib.import_module(name)
+    if prepare is not None:
+        prepare(*args)
 
 
 def _init_worker(threads: int) -> None:
@@ -177,8 +186,13 @@ def _main_not_reimported() -> Iterator[None]:
 
 
 class LocalExecutor(Executor):
-    """A pool of worker processes (forkserver: each starts from a clean, preloaded interpreter, not a
-    copy of this one with its runtime thread pools)."""
+    """``workers`` job slots on this machine: one in this process, which has the sweep's model,
+    source and imports loaded already, and the others in worker processes (forkserver: each starts
+    from a clean, preloaded interpreter, not a copy of this one with its runtime thread pools). A
+    free slot takes the next job; every job gets ``cores // workers`` runtime threads.
+
+    The in-process slot is why a small sweep is not slower than one process: a worker first pays
+    its imports and loads the source, while this process runs jobs at once."""
 
     name = "local"
 
@@ -186,33 +200,76 @@ class LocalExecutor(Executor):
         self.workers = max(1, workers or usable_cores())
         self.threads = max(1, usable_cores() // self.workers)
         self._pool: cf.ProcessPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+        self._queue: queue.SimpleQueue[tuple[cf.Future[Any], Callable[..., Any], tuple[Any, ...]] | None] | None = None
 
     def _get_pool(self) -> cf.ProcessPoolExecutor:
-        if self._pool is None:
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["edgeship.pipeline.optimize", "onnxruntime", "onnx", "numpy"])
-            self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
-                                                initargs=(self.threads,))
-            weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)  # on an early error
-        return self._pool
+        with self._pool_lock:
+            if self._pool is None:
+                ctx = multiprocessing.get_context("forkserver")
+                ctx.set_forkserver_preload(["edgeship.pipeline.optimize", "onnxruntime", "onnx", "numpy"])
+                self._pool = cf.ProcessPoolExecutor(self.workers - 1, mp_context=ctx, initializer=_init_worker,
+                                                    initargs=(self.threads,))
+                weakref.finalize(self, self._pool.shutdown, wait=False, cancel_futures=True)  # on an early error
+            return self._pool
+
+    def _pool_submit(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> cf.Future[Any]:
+        pool = self._get_pool()
+        with self._pool_lock, _main_not_reimported():  # the pool may start a worker here
+            return pool.submit(_shared, fn, args)
+
+    def _slot(self, index: int, jobs: queue.SimpleQueue[Any]) -> None:
+        """One slot's loop: slot 0 runs each job in this process, the others hand theirs to a worker."""
+        if index == 0:
+            from edgeship.core.progress import quiet_thread
+
+            quiet_thread()  # like a worker: the sweep's own bar and status lines report
+            _THIS_THREAD.threads = self.threads
+            if "torch" in sys.modules:  # torch's OpenMP threads are per calling thread
+                sys.modules["torch"].set_num_threads(self.threads)
+        while (item := jobs.get()) is not None:
+            fut, fn, args = item
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                result = _shared(fn, args) if index == 0 else self._pool_submit(fn, args).result()
+            except BaseException as exc:  # the caller sees it from .result(), as from a pool
+                fut.set_exception(exc)
+            else:
+                fut.set_result(result)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> cf.Future[Any]:
         if not self.parallel:
             return super().submit(fn, *args)
-        with _main_not_reimported():  # the pool starts its workers here, on demand
-            return self._get_pool().submit(_shared, fn, args)
+        if self._queue is None:
+            self._queue = queue.SimpleQueue()
+            for index in range(self.workers):  # daemon threads: an interrupted sweep does not wait for them
+                threading.Thread(target=self._slot, args=(index, self._queue), name=f"edgeship-slot-{index}",
+                                 daemon=True).start()
+        fut: cf.Future[Any] = cf.Future()
+        self._queue.put((fut, fn, args))
+        return fut
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "threads_per_job": self.threads if self.parallel else None}
 
-    def warm(self) -> None:
+    def warm(self, prepare: Callable[..., Any] | None = None, *args: Any) -> None:
         if self.parallel:
-            with _main_not_reimported():
-                pool = self._get_pool()
-                for _ in range(self.workers):  # under the shared lock: a timed build waits for the imports
-                    pool.submit(_shared, _warm_worker, ())
+            for _ in range(self.workers - 1):  # under the shared lock: a timed build waits for the imports
+                self._pool_submit(_warm_worker, (prepare, args))
 
     def close(self) -> None:
+        if self._queue is not None:
+            while True:  # jobs not started: cancelled; the slots stop after their current one
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    item[0].cancel()
+            for _ in range(self.workers):
+                self._queue.put(None)
+            self._queue = None
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None

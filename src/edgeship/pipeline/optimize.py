@@ -60,7 +60,8 @@ def optimize(recipe: OptimizeRecipe | str | Path | dict[str, Any], executor: Exe
     status(f"edgeship optimize {r.model} → {run_dir}")
 
     ex = make_executor(executor)
-    ex.warm()  # worker processes start while the source loads, exports and makes golden outputs
+    # worker processes start and prepare while this process loads the source, exports and makes golden outputs
+    ex.warm(_prepare_worker, r.model, r.trust_pickle, r.task, r.calib or implied_calibration(r.data))
     source = load_source(r.model, trust_pickle=r.trust_pickle, task=r.task)
     is_torch = not isinstance(source, Model)
     tokenizer = None if isinstance(source, Model) else source.tokenizer
@@ -203,9 +204,7 @@ class _Opened:
 
     def _load(self) -> None:
         if not self._loaded:
-            from edgeship.sources.resolve import resolve
-
-            self._source = resolve(self.recipe.model, trust_pickle=self.recipe.trust_pickle, task=self.recipe.task)
+            self._source = _preload_source(self.recipe.model, self.recipe.trust_pickle, self.recipe.task)
             self._tokenizer = None if isinstance(self._source, Model) else self._source.tokenizer
             self._loaded = True
 
@@ -221,6 +220,34 @@ class _Opened:
 
 
 _OPENED: dict[str, _Opened] = {}
+_SOURCES: dict[tuple[str, bool, str | None], Any] = {}  # what this process resolved, by the recipe's fields
+
+
+def _prepare_worker(model: str, trust_pickle: bool, task: str | None, calib_spec: str | None) -> None:
+    """What a worker does before its first job: resolve the source and, for a PyTorch one, load the
+    calibration data, run the model on a sample and export a tiny module (a process's first torch
+    operations, data loaders, exports and their imports cost seconds: paid here, while the sweep
+    exports, not in the first build)."""
+    source = _preload_source(model, trust_pickle, task)
+    if isinstance(source, Model):
+        return
+    spec = calib_spec or getattr(source, "calib_data", None)
+    if spec:
+        calib = load_data(spec, source.io, limit=1, tokenizer=source.tokenizer)
+        source.forward_numpy(calib.samples[0])
+    from edgeship.export.torch_export import warm_exporter
+
+    warm_exporter()  # builds that train export their result
+
+
+def _preload_source(model: str, trust_pickle: bool, task: str | None) -> Any:
+    """The recipe's source, resolved once per process (a worker does it while the sweep exports)."""
+    from edgeship.sources.resolve import resolve
+
+    key = (model, trust_pickle, task)
+    if key not in _SOURCES:
+        _SOURCES[key] = resolve(model, trust_pickle=trust_pickle, task=task)
+    return _SOURCES[key]
 
 
 def _job_result(store: RunStore, **result: Any) -> dict[str, Any]:
@@ -275,8 +302,10 @@ def _baseline_job(sw: Sweep) -> dict[str, Any]:
 def _sweep(sw: Sweep, ex: Executor, store: RunStore, skipped: list[str]) -> list[dict[str, Any]]:
     """Every (variant, target) row, checked but not yet timed, in the recipe's order.
 
-    Builds that time candidates (a variant marked ``timed``) run first, each alone; the other builds
-    run at once, and each variant's conversions and checks as soon as its build is done."""
+    Builds that time candidates (a variant marked ``timed``) run first, each alone. Then the builds
+    that train, the conversions that start from the FP32 file or the PyTorch source (a target's own
+    quantizer: often long, and they need no build), the other builds, and each variant's
+    conversions and checks of its built file as soon as its build is done."""
     r = sw.opened().recipe
     plans = {v: {t: _conversion_plan(v, get_variant(v).precision, t, sw.is_torch) for t in r.targets}
              for v in r.variants}
@@ -291,26 +320,47 @@ def _sweep(sw: Sweep, ex: Executor, store: RunStore, skipped: list[str]) -> list
     built: dict[str, dict[str, Any]] = {v: {"path": "fp32.onnx"} for v in wanted if v not in needs_build}
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     targets_of = {v: [t for t in r.targets if not plans[v][t][1]] for v in wanted}
+    # cells that do not use the variant's own file start before its build (unless it runs alone first)
+    early = {v: [t for t in targets_of[v] if plans[v][t][0][0] != "variant"] if v in needs_build else []
+             for v in wanted}
+    dropped: set[str] = set()  # variants whose build found them not applicable: no rows
     total = len(needs_build) + sum(len(ts) for ts in targets_of.values())
     pending: dict[cf.Future[Any], tuple[str, str | None]] = {}
 
     with progress_bar("builds, conversions, checks", total=total) as advance:
+        def submit_target(v: str, t: str) -> None:
+            pending[ex.submit(_target_job, sw, v, {"path": "fp32.onnx"} if t in early[v] else built[v], t,
+                              plans[v][t][0])] = (v, t)
+
         def targets_for(v: str) -> None:
             if "not_applicable" in built[v]:
                 notes[v].append(f"{v}: {built[v]['not_applicable']}")
-                for _ in targets_of[v]:
-                    advance()
+                dropped.add(v)
+                for t in targets_of[v]:
+                    rows.pop((v, t), None)
+                    if t not in early[v]:
+                        advance()
                 return
             for t in targets_of[v]:
-                pending[ex.submit(_target_job, sw, v, built[v], t, plans[v][t][0])] = (v, t)
+                if t not in early[v]:
+                    submit_target(v, t)
 
         for v in needs_build:
             if get_variant(v).timed:
                 built[v] = _merge(store, ex.alone(_build_job, sw, v))["built"]
+                early[v] = []
                 advance()
+        # the longest jobs first (so no slot is left with one at the end): builds that train, then
+        # the target-side conversions, then the other builds
+        later = [v for v in needs_build if v not in built and not get_variant(v).trains]
         for v in needs_build:
-            if v not in built:
+            if v not in built and v not in later:
                 pending[ex.submit(_build_job, sw, v)] = (v, None)
+        for v in wanted:
+            for t in early[v]:
+                submit_target(v, t)
+        for v in later:
+            pending[ex.submit(_build_job, sw, v)] = (v, None)
         for v in wanted:
             if v in built:
                 targets_for(v)
@@ -326,7 +376,7 @@ def _sweep(sw: Sweep, ex: Executor, store: RunStore, skipped: list[str]) -> list
                 if t is None:
                     built[v] = result["built"]
                     targets_for(v)
-                else:
+                elif v not in dropped:
                     rows[(v, t)] = result["row"]
     for v in r.variants:
         skipped.extend(notes[v])

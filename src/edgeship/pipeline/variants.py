@@ -48,6 +48,7 @@ class Variant:
     config: ConfigFor = None  # a config, a function of the context making one, or None (the FP32 export)
     description: str = ""
     timed: bool = False  # its build measures latency (a search by speed): optimize runs it alone
+    trains: bool = False  # its build trains (fine-tunes, distils): among the longest jobs, so scheduled first
 
     @property
     def calibrates(self) -> bool:
@@ -75,8 +76,8 @@ VARIANTS: Registry[Variant] = Registry("variant", modules=VARIANT_MODULES)
 
 
 def register_variant(name: str, precision: str, config: ConfigFor, description: str = "",
-                     timed: bool = False) -> Variant:
-    return VARIANTS.add(name, Variant(name, precision, config, description, timed))
+                     timed: bool = False, trains: bool = False) -> Variant:
+    return VARIANTS.add(name, Variant(name, precision, config, description, timed, trains))
 
 
 def register_builder(config_type: type[Config]) -> Callable[[BuildFn], BuildFn]:
