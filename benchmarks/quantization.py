@@ -115,8 +115,8 @@ def edgeship_quantized(src: Path, work: Path, name: str, configs: dict[str, Any]
 
 def openvino_variants(src: Path, work: Path, name: str, calib: str, select: str, gates: tuple[str, ...],
                       text: bool) -> tuple[dict[str, Path], dict[str, Any]]:
-    """edgeship convert --target openvino: FP32, bf16 and searched NNCF INT8 (static shapes, buckets
-    for text); and the peers: NNCF INT8 with its defaults and bf16 reshaped static."""
+    """edgeship convert --target openvino: FP32, bf16, searched NNCF INT8 and INT8 weights (static
+    shapes, buckets for text); and the peers: NNCF INT8 with its defaults and bf16 reshaped static."""
     from edgeship.check.selection import int8_selector
     from edgeship.core.artifact import Model
     from edgeship.core.data import load_data
@@ -130,6 +130,7 @@ def openvino_variants(src: Path, work: Path, name: str, calib: str, select: str,
         "openvino-fp32": {"precision": "fp32"},
         "openvino-bf16-static": {"precision": "bf16", **static},
         "openvino-int8-searched-static": {"precision": "int8", **static},
+        "openvino-int8-weight-static": {"precision": "int8-weight", **static},
         "peer:nncf-int8-default-static": {"precision": "int8", "search": False, **static},
     }
     out: dict[str, Path] = {}
@@ -278,6 +279,14 @@ def print_model(title: str, res: dict[str, Any], text: bool) -> dict[str, Any]:
         summary[c] = {"best": best, "x_ort_fp32": fp32[c] / b[c], "size_pct": 100 * b["size_bytes"] / res["fp32_size"]}
         print(f"best passing at {c[3:]}: {best}: {summary[c]['x_ort_fp32']:.2f}× ORT FP32 at "
               f"{summary[c]['size_pct']:.0f}% of the FP32 size")
+    small = {n: r for n, r in passing.items() if r["size_bytes"] <= 0.3 * res["fp32_size"]}
+    for c in cols:
+        if small:
+            best = min(small, key=lambda n: small[n][c])
+            summary[f"{c}_small"] = {"best": best, "x_ort_fp32": fp32[c] / small[best][c],
+                                     "size_pct": 100 * small[best]["size_bytes"] / res["fp32_size"]}
+            print(f"best passing at {c[3:]} within 30% of the FP32 size: {best}: "
+                  f"{summary[f'{c}_small']['x_ort_fp32']:.2f}× ORT FP32 at {summary[f'{c}_small']['size_pct']:.0f}%")
     if not passing:
         print("no variant but FP32 passes on the held-out data and the probes")
     print(f"load average (1/5/15 min) before and after each timing: {res['load_average']}")

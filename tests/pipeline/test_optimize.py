@@ -114,3 +114,27 @@ def test_targets_matrix_runs_each_variant_on_its_own_runtime(tmp_path):
     assert any(s.startswith("mixed@openvino") for s in report["skipped"])
     assert {r["target"] for r in report["variants"] if r["chosen"]} == {"onnxruntime-cpu", "openvino-cpu",
                                                                         "tflite-cpu", "tflite-micro"}
+
+
+def test_int8_weight_variant_on_onnx_runtime_and_openvino(tmp_path, onnx_source):
+    """Weight-only INT8: MatMulNBits (8 bits) on ONNX Runtime, NNCF's weight compression on OpenVINO
+    (converted from the FP32 file, not from the ONNX Runtime build); both judged like any variant (the
+    size gain is in tests/targets/test_minilm.py: a model this small only gains the scales' nodes)."""
+    pytest.importorskip("nncf")
+    model, data = onnx_source
+    report = optimize(OptimizeRecipe(model=str(model), data=str(data), out=str(tmp_path / "run"),
+                                     bench_min_time_s=0.05, variants=("fp32", "int8-weight"),
+                                     targets=("onnxruntime", "openvino"), gates=("cosine_min>=0.99",)))
+    rows = {r["id"]: r for r in report["variants"]}
+    assert set(rows) == {"fp32@onnxruntime", "fp32@openvino", "int8-weight@onnxruntime", "int8-weight@openvino"}
+    ov = rows["int8-weight@openvino"]
+    assert ov["precision"] == "int8-weight" and ov["target_facts"]["nncf"]["compress_weights"] == "INT8_ASYM"
+    import openvino
+
+    ir = openvino.Core().read_model(str(tmp_path / "run" / ov["path"]))
+    weights = {str(op.get_element_type()) for op in ir.get_ops() if op.get_type_name() == "Constant"
+               and op.get_output_partial_shape(0).rank.get_length() == 2}
+    assert "<Type: 'uint8_t'>" in weights or "u8" in weights, weights  # 8-bit weights in the IR
+    for row in rows.values():
+        assert row["status"] == "pass", (row["id"], row["gate"]["why"])
+        assert row["metrics"]["cosine_min"] >= 0.99

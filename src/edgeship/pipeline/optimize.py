@@ -33,7 +33,7 @@ DEFAULT_BENCH_SEQ = 32  # symbolic sequence dims are benchmarked at this length 
 # Targets other than ONNX Runtime quantize with their own tools (onnx2tf, NNCF, PT2E): an ONNX-level
 # variant maps to the target precision that makes the same kind of model from the FP32 source.
 # FP32-precision variants (fp32 itself, pruned or distilled models) are converted as they are.
-TARGET_PRECISION = {"fp16": "fp16", "int8-dynamic": "int8-dynamic", "int8-static": "int8"}
+TARGET_PRECISION = {"fp16": "fp16", "int8-dynamic": "int8-dynamic", "int8-static": "int8", "int8-weight": "int8-weight"}
 
 
 def load_recipe(recipe: OptimizeRecipe | str | Path | dict[str, Any]) -> OptimizeRecipe:

@@ -12,7 +12,7 @@ report then shows it failing, with the reason.
 from __future__ import annotations
 
 from edgeship.compress.quantize.api import default_method_configs
-from edgeship.compress.quantize.configs import Int8DynamicConfig, MixedConfig, QuantConfig
+from edgeship.compress.quantize.configs import Int4WeightConfig, Int8DynamicConfig, MixedConfig, QuantConfig
 from edgeship.core.artifact import Model
 from edgeship.pipeline.variants import VariantContext, register_builder, register_variant
 
@@ -53,3 +53,6 @@ def build_mixed(ctx: VariantContext, config: MixedConfig) -> Model:
 for _cfg in default_method_configs():
     register_variant(_cfg.kind, PRECISIONS[_cfg.kind], _cfg, f"edgeship.quantize with {type(_cfg).__name__}()",
                      timed=isinstance(_cfg, MixedConfig))  # the mixed search times its candidates
+
+# 8-bit weights, float activations: MatMulNBits on ONNX Runtime; on OpenVINO, NNCF's compress_weights
+register_variant("int8-weight", "int8", Int4WeightConfig(bits=8), "weight-only INT8 (activations float)")

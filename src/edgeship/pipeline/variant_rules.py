@@ -128,13 +128,13 @@ def dynamic_int8_on_convolutions(vname: str, tname: str, how: tuple[str, str], f
             "int8-static quantizes convolutions")
 
 
-@plan_rule(variants=("int4-weight",))
+@plan_rule(variants=("int4-weight", "int8-weight"))
 def int4_without_matmul(vname: str, tname: str, how: tuple[str, str], facts: PlanFacts) -> str:
     weights = facts.weight_bytes
     if weights.get("MatMul", 0) or weights.get("Gather", 0):
         return ""
     held = ", ".join(sorted(op for op, b in weights.items() if b)) or "no op"
-    return (f"int4-weight packs MatMul and Gather weights (MatMulNBits); this graph's weights feed {held}, "
+    return (f"{vname} packs MatMul and Gather weights (MatMulNBits); this graph's weights feed {held}, "
             "so nothing would change; int8-static quantizes them")
 
 

@@ -55,6 +55,11 @@ def convert(model: Model, out: Path, cfg: OpenVinoTargetConfig, calib: Any = Non
             ov_model, facts["nncf"] = _nncf_int8(ov_model, model.io, _resolved(cfg, model), calib, ignored)
         if ignored:
             facts["kept_in_higher_precision"] = {"layers": len(ignored), "why": precision_guard.INT8_IGNORED_WHY}
+    if cfg.precision == "int8-weight":
+        nncf = offline.nncf()
+        with third_party_output():
+            ov_model = nncf.compress_weights(ov_model, mode=nncf.CompressWeightsMode.INT8_ASYM)
+        facts["nncf"] = {"compress_weights": "INT8_ASYM", "activations": "float"}
     with scratch_dir(out) as work:
         tmp = work / out.name
         ov.save_model(ov_model, str(tmp), compress_to_fp16=compress_fp16)

@@ -21,6 +21,10 @@ PRECISIONS: dict[str, tuple[bool, str]] = {
     "fp16": (True, "f16"),
     "bf16": (False, "bf16"),
     "int8": (False, "f32"),  # NNCF INT8; activations the quantizer left in float run in f32
+    # NNCF compress_weights INT8 (asymmetric, per output channel; embeddings too): 8-bit weights,
+    # float arithmetic (bf16 where the CPU has it). Measured on MiniLM b1 s32 (Intel Xeon, AMX):
+    # 25% of the FP32 size, min cosine 0.997 held-out, 2.1x ORT FP32 (static INT8 fails there)
+    "int8-weight": (False, "bf16"),
 }
 MODEL_TYPES = ("auto", None, "transformer")
 # (candidates as (label, Model)) -> (index of the one to keep, a record per candidate)
