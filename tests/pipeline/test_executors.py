@@ -34,9 +34,9 @@ def sweep_inputs(tmp_path):
     return model, tmp_path
 
 
-def _recipe(model: Path, folder: Path, out: str, **over) -> OptimizeRecipe:
+def _recipe(model: Path, folder: Path, name: str, **over) -> OptimizeRecipe:
     fields = {"model": str(model), "data": str(folder / "eval.npz"), "calib": str(folder / "calib.npz"),
-              "out": str(folder / out), "bench_min_time_s": 0.05, "variants": VARIANTS,
+              "out": str(folder / name), "bench_min_time_s": 0.05, "variants": VARIANTS,
               "gates": ("cosine_min>=0.99",), "variant_options": {"mixed": {"time_budget_s": 20}}}
     return OptimizeRecipe(**{**fields, **over})
 
@@ -227,3 +227,16 @@ def test_local_executor_passes_a_jobs_error_back():
 def _fails(k: int) -> None:
     time.sleep(0.2)
     raise BadInput(f"job {k} failed")
+
+
+@pytest.mark.parametrize("executor", ["sequential", "local"])
+def test_a_relative_run_folder_works_on_every_executor(sweep_inputs, monkeypatch, executor):
+    """Jobs in the sweep's own process record paths relative to the run folder as the workers do
+    (a relative --out once doubled the folder in the FP32 row's path)."""
+    model, folder = sweep_inputs
+    monkeypatch.chdir(folder)
+    report = optimize(_recipe(model, folder, "x", out="runs/rel", variants=("fp32", "fp16")),
+                      ExecutorConfig(executor=executor, workers=2 if executor == "local" else None))
+    rows = {r["id"]: r for r in report["variants"]}
+    assert rows["fp32@onnxruntime"]["path"] == "fp32.onnx" and rows["fp32@onnxruntime"]["status"] == "pass"
+    assert (folder / "runs" / "rel" / rows["fp16@onnxruntime"]["path"]).is_file()

@@ -39,7 +39,8 @@ def register(sub: Any) -> None:
     p.add_argument("--calib", help="calibration data (default: the model's own)")
     p.add_argument("--out", help="run folder (default runs/<model name>)")
     p.add_argument("--variants", help="comma-separated variants (default fp32,fp16,int8-dynamic,int8-static,"
-                                      "int4-weight,mixed; also prune-30, prune-50, distill-half, qat-int8, qat-int4)")
+                                      "int4-weight,mixed; also int8-weight, prune-30, prune-50, distill-half, "
+                                      "qat-int8, qat-int4)")
     p.add_argument("--targets", help="comma-separated targets (default onnxruntime)")
     p.add_argument("--gate", action="append", default=None, metavar="EXPR",
                    help="gate for lossy variants, e.g. cosine_min>=0.98 (repeatable; default: the model's)")

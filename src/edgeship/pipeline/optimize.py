@@ -94,7 +94,9 @@ def optimize(recipe: OptimizeRecipe | str | Path | dict[str, Any], executor: Exe
     seq = r.seq if r.seq is not None else (DEFAULT_BENCH_SEQ if _has_sequence_dim(fp32) else None)
     sweep = Sweep(r.to_dict(), str(run_dir.resolve()), eval_spec, calib_spec, seq, gates, task, is_torch,
                   file_sha256(fp32_path))
-    _OPENED[sweep.key] = _Opened(r, fp32, source, tokenizer)  # this process has them already
+    # this process has them already (the file by its absolute path, as the workers open it: a job
+    # here records paths relative to the run folder's absolute path)
+    _OPENED[sweep.key] = _Opened(r, Model.open(fp32_path.resolve()), source, tokenizer)
 
     # 3. variants × targets (build, convert, check) as independent jobs on the executor; then
     # 4. the benchmarks (the PyTorch eager baseline first), each alone on the timing machine
