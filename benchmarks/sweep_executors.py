@@ -26,6 +26,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -98,19 +99,16 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="edgeship-sweeps-"))
     load_before = load_average()
     runs: dict[str, list[dict[str, Any]]] = {}
-    head = None
+    executors = args.executors.split(",")
+    head, address = None, None
     try:
+        if "ray" in executors:  # one head for every round
+            head, address = ray_head(tmp / "ray-head.log")
         for k in range(args.repeat):
-            for name in args.executors.split(","):
-                address = None
-                if name == "ray" and head is None:
-                    head, address = ray_head(tmp / "ray-head.log")
-                    ray_address = address
-                elif name == "ray":
-                    address = ray_address
-                rep = run_one(args, name, tmp / f"{name}-{k}", address)
+            for name in executors:
+                rep = run_one(args, name, tmp / f"{name}-{k}", address if name == "ray" else None)
                 ex = rep["executor"]
-                rep["untimed_wall_s"] = rep["wall_s"] - ex["timed_wall_s"]
+                rep["jobs_wall_s"], rep["untimed_wall_s"] = ex["jobs_wall_s"], rep["wall_s"] - ex["timed_wall_s"]
                 runs.setdefault(name, []).append(rep)
                 print(f"{name:<11} {len(rep['variants'])} rows · run {rep['wall_s']:6.1f} s · "
                       f"jobs {ex['jobs_wall_s']:6.1f} s · untimed {rep['untimed_wall_s']:6.1f} s · "
@@ -129,12 +127,9 @@ def main() -> int:
             print(f"{name:<11} rows, verdicts and choices {'==' if same else '!='} {first}'s · chosen {chosen}")
     if "local" in runs and "sequential" in runs:
         for what in ("jobs", "untimed"):
-            def wall(name: str, what: str = what) -> float:
-                values = sorted(r["executor"]["jobs_wall_s"] if what == "jobs" else r["untimed_wall_s"]
-                                for r in runs[name])
-                return values[len(values) // 2]
-            print(f"local / sequential wall time, {what:<7} (median of {args.repeat}): "
-                  f"{wall('local') / wall('sequential'):.2f}  (target on 2 cores: <= 0.7)")
+            local, seq = (statistics.median(r[f"{what}_wall_s"] for r in runs[n]) for n in ("local", "sequential"))
+            print(f"local / sequential wall time, {what:<7} (medians of {args.repeat}: {local:.1f} s / {seq:.1f} s): "
+                  f"{local / seq:.2f}  (target on 2 cores: <= 0.7)")
     s = system_info()
     print(f"{s['cpu']} · {s['usable_cores']} cores · load average before {load_before}, after {load_average()}")
     return 0

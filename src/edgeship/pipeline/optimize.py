@@ -61,16 +61,14 @@ def optimize(recipe: OptimizeRecipe | str | Path | dict[str, Any], executor: Exe
 
     ex = make_executor(executor)
     # worker processes start and prepare while this process loads the source, exports and makes golden outputs
-    ex.warm(_prepare_worker, r.model, r.trust_pickle, r.task, r.calib or implied_calibration(r.data))
+    ex.warm(_prepare_worker, r.to_dict())
     source = load_source(r.model, trust_pickle=r.trust_pickle, task=r.task)
     is_torch = not isinstance(source, Model)
     tokenizer = None if isinstance(source, Model) else source.tokenizer
     task = source.facts.get("task", "other") if isinstance(source, Model) else source.task
     gates = tuple(r.gates) or tuple(getattr(source, "gate", ()) or ())
     eval_spec = r.data or getattr(source, "eval_data", None)
-    # the calibration data: the user's, else what their evaluation data implies (data:images →
-    # data:images:calib), else the model's own
-    calib_spec = r.calib or implied_calibration(r.data) or getattr(source, "calib_data", None)
+    calib_spec = _calibration_spec(r, source)
     if eval_spec is None:
         raise BadInput(f"{r.model}: no evaluation data; give --data (data:NAME, an .npz, a folder of .npy)")
 
@@ -206,7 +204,7 @@ class _Opened:
 
     def _load(self) -> None:
         if not self._loaded:
-            self._source = _preload_source(self.recipe.model, self.recipe.trust_pickle, self.recipe.task)
+            self._source = _cached_source(self.recipe.model, self.recipe.trust_pickle, self.recipe.task)
             self._tokenizer = None if isinstance(self._source, Model) else self._source.tokenizer
             self._loaded = True
 
@@ -225,15 +223,22 @@ _OPENED: dict[str, _Opened] = {}
 _SOURCES: dict[tuple[str, bool, str | None], Any] = {}  # what this process resolved, by the recipe's fields
 
 
-def _prepare_worker(model: str, trust_pickle: bool, task: str | None, calib_spec: str | None) -> None:
+def _calibration_spec(r: OptimizeRecipe, source: Any) -> str | None:
+    """The calibration data: the user's, else what their evaluation data implies (data:images →
+    data:images:calib), else the model's own."""
+    return r.calib or implied_calibration(r.data) or getattr(source, "calib_data", None)
+
+
+def _prepare_worker(recipe: dict[str, Any]) -> None:
     """What a worker does before its first job: resolve the source and, for a PyTorch one, load the
     calibration data, run the model on a sample and export a tiny module (a process's first torch
     operations, data loaders, exports and their imports cost seconds: paid here, while the sweep
     exports, not in the first build)."""
-    source = _preload_source(model, trust_pickle, task)
+    r = OptimizeRecipe.from_dict(recipe)
+    source = _cached_source(r.model, r.trust_pickle, r.task)
     if isinstance(source, Model):
         return
-    spec = calib_spec or getattr(source, "calib_data", None)
+    spec = _calibration_spec(r, source)
     if spec:
         calib = load_data(spec, source.io, limit=1, tokenizer=source.tokenizer)
         source.forward_numpy(calib.samples[0])
@@ -242,7 +247,7 @@ def _prepare_worker(model: str, trust_pickle: bool, task: str | None, calib_spec
     warm_exporter()  # builds that train export their result
 
 
-def _preload_source(model: str, trust_pickle: bool, task: str | None) -> Any:
+def _cached_source(model: str, trust_pickle: bool, task: str | None) -> Any:
     """The recipe's source, resolved once per process (a worker does it while the sweep exports)."""
     from edgeship.sources.resolve import resolve
 

@@ -22,8 +22,9 @@ PRECISIONS: dict[str, tuple[bool, str]] = {
     "bf16": (False, "bf16"),
     "int8": (False, "f32"),  # NNCF INT8; activations the quantizer left in float run in f32
     # NNCF compress_weights INT8 (asymmetric, per output channel; embeddings too): 8-bit weights,
-    # float arithmetic (bf16 where the CPU has it). Measured on MiniLM b1 s32 (Intel Xeon, AMX):
-    # 25% of the FP32 size, min cosine 0.997 held-out, 2.1x ORT FP32 (static INT8 fails there)
+    # float arithmetic (bf16 where the CPU has it). On MiniLM (benchmarks/quantization.py, Intel Xeon
+    # with AMX): 26% of the FP32 size, min cosine 0.997 held-out, 2.31x ORT FP32 at b1 s32, where
+    # static INT8 fails
     "int8-weight": (False, "bf16"),
 }
 MODEL_TYPES = ("auto", None, "transformer")
