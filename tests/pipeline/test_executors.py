@@ -240,3 +240,49 @@ def test_a_relative_run_folder_works_on_every_executor(sweep_inputs, monkeypatch
     rows = {r["id"]: r for r in report["variants"]}
     assert rows["fp32@onnxruntime"]["path"] == "fp32.onnx" and rows["fp32@onnxruntime"]["status"] == "pass"
     assert (folder / "runs" / "rel" / rows["fp16@onnxruntime"]["path"]).is_file()
+
+
+def test_jobs_beside_this_process_wait_for_a_worker(monkeypatch):
+    """submit_beside (a build that trains, started while this process exports) never runs in this
+    process; once submit() opens this process's slot, it takes jobs too."""
+    monkeypatch.setattr("edgeship.pipeline.executors.usable_cores", lambda: 2)
+    with LocalExecutor(workers=2) as ex:
+        ex.warm()
+        beside = [ex.submit_beside(_where_am_i, 0.0) for _ in range(3)]
+        pids = {f.result(timeout=120)[0] for f in beside}
+        assert os.getpid() not in pids
+        here = [ex.submit(_where_am_i, 0.3) for _ in range(4)]
+        assert os.getpid() in {f.result(timeout=120)[0] for f in here}
+
+
+def test_a_failed_sweep_stops_its_workers_jobs():
+    """Leaving the executor on an error terminates a worker's running job (a fine-tune nobody waits
+    for) rather than waiting for it."""
+    t0 = time.perf_counter()
+    with pytest.raises(RuntimeError, match="export failed"), LocalExecutor(workers=2) as ex:
+        fut = ex.submit_beside(time.sleep, 120)
+        deadline = time.time() + 60
+        while not fut.running() and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # the worker has the job by now
+        raise RuntimeError("export failed")
+    assert time.perf_counter() - t0 < 60 and fut.done()
+
+
+def test_a_timed_job_counts_only_the_time_it_held_the_machine(tmp_path, monkeypatch):
+    """The wait for the timing lock (other jobs finishing) is not timed work: alone_s is the time
+    the timed job held the machine."""
+    monkeypatch.setenv("EDGESHIP_TIMING_LOCK", str(tmp_path / "lock"))
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import time; from edgeship.bench.lock import timing_lock\n"
+        "with timing_lock(exclusive=False):\n    print('held', flush=True); time.sleep(1.5)\n")],
+        stdout=subprocess.PIPE, text=True, env={**os.environ})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        ex = SequentialExecutor()
+        t0 = time.perf_counter()
+        ex.alone(time.sleep, 0.2)
+        waited = time.perf_counter() - t0
+    finally:
+        holder.wait(timeout=30)
+    assert waited > 0.8 and 0.2 <= ex.alone_s < 0.6

@@ -138,3 +138,31 @@ def test_int8_weight_variant_on_onnx_runtime_and_openvino(tmp_path, onnx_source)
     for row in rows.values():
         assert row["status"] == "pass", (row["id"], row["gate"]["why"])
         assert row["metrics"]["cosine_min"] >= 0.99
+
+
+def test_a_build_that_trains_needs_only_the_pytorch_source(tmp_path):
+    """Builds that train start beside the export (where jobs run in parallel): they read the PyTorch
+    source and the calibration data, never fp32.onnx, and their step is keyed by the source."""
+    from edgeship.pipeline.executors import LocalExecutor, SequentialExecutor
+    from edgeship.pipeline.optimize import Sweep, _build_job, _trains_early
+
+    run = tmp_path / "run"
+    run.mkdir()
+    r = OptimizeRecipe(model="zoo:digits-cnn", out=str(run), variants=("fp32", "int8-static", "prune-30"),
+                       variant_options={"prune-30": {"train": {"epochs": 1, "max_steps": 2}}})
+    assert _trains_early(r, LocalExecutor(workers=2), True, "data:digits-calib") == ["prune-30"]
+    assert _trains_early(r, SequentialExecutor(), True, "data:digits-calib") == []  # one process gains nothing
+    assert _trains_early(r, LocalExecutor(workers=2), True, None) == []  # the plan skips it: no calibration data
+    sweep = Sweep(r.to_dict(), str(run), "data:digits-test", "data:digits-calib", None, (), "classification", True)
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        res = _build_job(sweep, "prune-30")
+    finally:
+        torch.set_num_threads(threads)
+    assert not (run / "fp32.onnx").exists() and (run / res["built"]["path"]).is_file()
+    assert res["ran"] == ["build-prune-30"]
+    key = json.loads((run / "steps" / "build-prune-30.json").read_text())["key_detail"]
+    assert key["model"] == "zoo:digits-cnn" and "fp32" not in key

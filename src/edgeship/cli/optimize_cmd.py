@@ -14,9 +14,10 @@ report.json (for tools), report.md and report.html. Re-running reuses the steps 
 
 jobs: builds, conversions and checks are independent jobs, run in parallel (as many at once as the usable
 cores, --workers N: one in this process, the others in worker processes that load the model meanwhile,
-the longest jobs first) or on a Ray cluster (--executor ray --address HOST:PORT, with the
-edgeship[ray] extra, edgeship on every node and the run folder on a filesystem they share). Benchmarks,
-and builds that time candidates (mixed), run alone: nothing else runs on their machine meanwhile.
+the longest jobs first; builds that train start beside the export) or on a Ray cluster (--executor ray
+--address HOST:PORT, with the edgeship[ray] extra, edgeship on every node and the run folder on a
+filesystem they share). Benchmarks, and builds that time candidates (mixed, after the other jobs), run
+alone: nothing else runs on their machine meanwhile.
 
 examples:
   edgeship optimize --model zoo:digits-cnn --data data:digits-test --out runs/digits

@@ -21,12 +21,12 @@ through the run folder's :class:`RunStore`, so a killed sweep, rerun, reuses eve
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures as cf
 import contextlib
 import dataclasses
 import multiprocessing
 import os
-import queue
 import sys
 import threading
 import time
@@ -80,11 +80,13 @@ def _shared(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         return fn(*args)
 
 
-def _alone(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+def _alone(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, float]:
+    """The job's result and the seconds it ran holding the machine (the wait for it is other jobs')."""
     from edgeship.bench.lock import timing_lock
 
     with timing_lock(exclusive=True):
-        return fn(*args)
+        t0 = time.perf_counter()
+        return fn(*args), time.perf_counter() - t0
 
 
 def _done(fn: Callable[..., Any], args: tuple[Any, ...]) -> cf.Future[Any]:
@@ -101,22 +103,25 @@ class Executor:
 
     name: ClassVar[str] = ""
     workers: int = 1
-    alone_s: float = 0.0  # wall time spent in alone() so far
+    alone_s: float = 0.0  # seconds timed jobs have run so far, each holding its machine
 
     def alone(self, fn: Callable[..., Any], /, *args: Any) -> Any:
         """Run a timed job with nothing else of edgeship on its machine; returns its result."""
-        t0 = time.perf_counter()
-        try:
-            return self._alone(fn, args)
-        finally:
-            self.alone_s += time.perf_counter() - t0
+        result, held_s = self._alone(fn, args)
+        self.alone_s += held_s
+        return result
 
-    def _alone(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    def _alone(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, float]:
         return _alone(fn, args)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> cf.Future[Any]:
         """Start an independent job; its result comes from the future."""
         return _done(_shared, (fn, args))
+
+    def submit_beside(self, fn: Callable[..., Any], /, *args: Any) -> cf.Future[Any]:
+        """Start a job that runs beside this process's own work (the sweep's export), never in a slot
+        of this process; returns at once where the executor is parallel."""
+        return self.submit(fn, *args)
 
     @property
     def parallel(self) -> bool:
@@ -129,14 +134,15 @@ class Executor:
         """Start workers ahead of the first job (while this process does other work); each worker
         then runs ``prepare(*args)`` (loading what the jobs will use)."""
 
-    def close(self) -> None:
-        """Release what the executor started."""
+    def close(self, abort: bool = False) -> None:
+        """Release what the executor started; ``abort`` (the sweep failed or was interrupted): stop
+        running jobs too, rather than wait for them."""
 
     def __enter__(self) -> Executor:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        self.close(abort=kind is not None)
 
 
 class SequentialExecutor(Executor):
@@ -185,14 +191,57 @@ def _main_not_reimported() -> Iterator[None]:
                 main.__dict__.pop("__spec__", None)
 
 
+_Job = tuple[cf.Future[Any], Callable[..., Any], tuple[Any, ...]]
+
+
+class _JobBoard:
+    """The local executor's queued jobs. Every slot takes the oldest job; a worker's slot first takes
+    one meant for a worker (its preparation)."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Condition()
+        self._any: collections.deque[_Job] = collections.deque()
+        self._workers_only: collections.deque[_Job] = collections.deque()
+        self._closed = False
+
+    def put(self, job: _Job, workers_only: bool = False) -> None:
+        with self._ready:
+            (self._workers_only if workers_only else self._any).append(job)
+            self._ready.notify_all()
+
+    def take(self, in_process: bool) -> _Job | None:
+        """The next job for a slot (None: the board is closed)."""
+        with self._ready:
+            while True:
+                if self._workers_only and not in_process:
+                    return self._workers_only.popleft()
+                if self._any:
+                    return self._any.popleft()
+                if self._closed:
+                    return None
+                self._ready.wait()
+
+    def close(self) -> None:
+        """No more jobs: the queued ones are cancelled; each slot stops after its current job."""
+        with self._ready:
+            self._closed = True
+            for job in (*self._any, *self._workers_only):
+                job[0].cancel()
+            self._any.clear()
+            self._workers_only.clear()
+            self._ready.notify_all()
+
+
 class LocalExecutor(Executor):
     """``workers`` job slots on this machine: one in this process, which has the sweep's model,
     source and imports loaded already, and the others in worker processes (forkserver: each starts
     from a clean, preloaded interpreter, not a copy of this one with its runtime thread pools). A
-    free slot takes the next job; every job gets ``cores // workers`` runtime threads.
+    free slot takes the oldest job; every job gets ``cores // workers`` runtime threads.
 
     The in-process slot is why a small sweep is not slower than one process: a worker first pays
-    its imports and loads the source, while this process runs jobs at once."""
+    its imports and loads the source, while this process runs jobs at once. It opens with the first
+    :meth:`submit`: until then the process is busy with its own work (the sweep's export) and only
+    the workers take jobs (:meth:`warm`'s preparation, :meth:`submit_beside`'s builds)."""
 
     name = "local"
 
@@ -201,7 +250,8 @@ class LocalExecutor(Executor):
         self.threads = max(1, usable_cores() // self.workers)
         self._pool: cf.ProcessPoolExecutor | None = None
         self._pool_lock = threading.Lock()
-        self._queue: queue.SimpleQueue[tuple[cf.Future[Any], Callable[..., Any], tuple[Any, ...]] | None] | None = None
+        self._board: _JobBoard | None = None
+        self._slots: dict[int, threading.Thread] = {}  # the slots started, by index
 
     def _get_pool(self) -> cf.ProcessPoolExecutor:
         with self._pool_lock:
@@ -218,8 +268,9 @@ class LocalExecutor(Executor):
         with self._pool_lock, _main_not_reimported():  # the pool may start a worker here
             return pool.submit(_shared, fn, args)
 
-    def _slot(self, index: int, jobs: queue.SimpleQueue[Any]) -> None:
-        """One slot's loop: slot 0 runs each job in this process, the others hand theirs to a worker."""
+    def _slot(self, index: int, board: _JobBoard) -> None:
+        """One slot's loop: slot 0 runs each job in this process, the others hand theirs to a worker
+        (from this thread: the pool's first start waits for the forkserver's preloads, 0.6 s)."""
         if index == 0:
             from edgeship.core.progress import quiet_thread
 
@@ -227,8 +278,8 @@ class LocalExecutor(Executor):
             _THIS_THREAD.threads = self.threads
             if "torch" in sys.modules:  # torch's OpenMP threads are per calling thread
                 sys.modules["torch"].set_num_threads(self.threads)
-        while (item := jobs.get()) is not None:
-            fut, fn, args = item
+        while (job := board.take(in_process=index == 0)) is not None:
+            fut, fn, args = job
             if not fut.set_running_or_notify_cancel():
                 continue
             try:
@@ -238,17 +289,29 @@ class LocalExecutor(Executor):
             else:
                 fut.set_result(result)
 
+    def _put(self, fn: Callable[..., Any], args: tuple[Any, ...], in_process: bool,
+             workers_only: bool = False) -> cf.Future[Any]:
+        """Queue a job; start the workers' slots, and this process's slot where ``in_process``."""
+        if self._board is None:
+            self._board = _JobBoard()
+        wanted = range(self.workers) if in_process else range(1, self.workers)
+        for index in set(wanted) - set(self._slots):  # daemon threads: an interrupted sweep does not wait for them
+            self._slots[index] = threading.Thread(target=self._slot, args=(index, self._board),
+                                                  name=f"edgeship-slot-{index}", daemon=True)
+            self._slots[index].start()
+        fut: cf.Future[Any] = cf.Future()
+        self._board.put((fut, fn, args), workers_only)
+        return fut
+
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> cf.Future[Any]:
         if not self.parallel:
             return super().submit(fn, *args)
-        if self._queue is None:
-            self._queue = queue.SimpleQueue()
-            for index in range(self.workers):  # daemon threads: an interrupted sweep does not wait for them
-                threading.Thread(target=self._slot, args=(index, self._queue), name=f"edgeship-slot-{index}",
-                                 daemon=True).start()
-        fut: cf.Future[Any] = cf.Future()
-        self._queue.put((fut, fn, args))
-        return fut
+        return self._put(fn, args, in_process=True)
+
+    def submit_beside(self, fn: Callable[..., Any], /, *args: Any) -> cf.Future[Any]:
+        if not self.parallel:
+            return super().submit_beside(fn, *args)
+        return self._put(fn, args, in_process=False)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "threads_per_job": self.threads if self.parallel else None}
@@ -256,23 +319,21 @@ class LocalExecutor(Executor):
     def warm(self, prepare: Callable[..., Any] | None = None, *args: Any) -> None:
         if self.parallel:
             for _ in range(self.workers - 1):  # under the shared lock: a timed build waits for the imports
-                self._pool_submit(_warm_worker, (prepare, args))
+                self._put(_warm_worker, (prepare, args), in_process=False, workers_only=True)
 
-    def close(self) -> None:
-        if self._queue is not None:
-            while True:  # jobs not started: cancelled; the slots stop after their current one
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is not None:
-                    item[0].cancel()
-            for _ in range(self.workers):
-                self._queue.put(None)
-            self._queue = None
+    def close(self, abort: bool = False) -> None:
+        if self._board is not None:
+            self._board.close()
         if self._pool is not None:
+            if abort:  # a failed or interrupted sweep does not wait for a worker's long fine-tune
+                for process in list(getattr(self._pool, "_processes", {}).values()):
+                    process.terminate()
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        for index, slot in self._slots.items():  # the workers' slots end with the pool, their futures settled
+            if index:
+                slot.join(timeout=30)
+        self._board, self._slots = None, {}
 
 
 def _ray_quiet() -> None:
@@ -286,7 +347,7 @@ def _ray_shared(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     return _shared(fn, args)
 
 
-def _ray_alone(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+def _ray_alone(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, float]:
     _ray_quiet()
     return _alone(fn, args)
 
@@ -349,7 +410,7 @@ class RayExecutor(Executor):
         task = self._ray.remote(_ray_shared).options(num_cpus=1, max_retries=1)
         return task.remote(fn, args).future()
 
-    def _alone(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    def _alone(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, float]:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         task = self._ray.remote(_ray_alone).options(
@@ -361,8 +422,8 @@ class RayExecutor(Executor):
         return {**super().describe(), "address": self.address, "nodes": self.nodes,
                 "timing_node": self.timing_node[:12], "timing_cpus": self.timing_cpus}
 
-    def close(self) -> None:
-        if self._started and self._ray.is_initialized():
+    def close(self, abort: bool = False) -> None:
+        if self._started and self._ray.is_initialized():  # its tasks end with the driver's job
             self._ray.shutdown()
 
 

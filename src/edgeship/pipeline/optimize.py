@@ -17,7 +17,7 @@ from typing import Any
 
 from edgeship import __version__
 from edgeship.core import atomic
-from edgeship.core.artifact import Model, file_sha256
+from edgeship.core.artifact import IOSpec, Model, file_sha256
 from edgeship.core.data import Dataset, load_data
 from edgeship.core.errors import BadInput, EdgeshipError, GateFailed, NotApplicable, NotRunnableHere
 from edgeship.core.progress import progress_bar, status
@@ -59,49 +59,50 @@ def optimize(recipe: OptimizeRecipe | str | Path | dict[str, Any], executor: Exe
     t_start = time.perf_counter()
     status(f"edgeship optimize {r.model} → {run_dir}")
 
-    ex = make_executor(executor)
-    # worker processes start and prepare while this process loads the source, exports and makes golden outputs
-    ex.warm(_prepare_worker, r.to_dict())
-    source = load_source(r.model, trust_pickle=r.trust_pickle, task=r.task)
-    is_torch = not isinstance(source, Model)
-    tokenizer = None if isinstance(source, Model) else source.tokenizer
-    task = source.facts.get("task", "other") if isinstance(source, Model) else source.task
-    gates = tuple(r.gates) or tuple(getattr(source, "gate", ()) or ())
-    eval_spec = r.data or getattr(source, "eval_data", None)
-    calib_spec = _calibration_spec(r, source)
-    if eval_spec is None:
-        raise BadInput(f"{r.model}: no evaluation data; give --data (data:NAME, an .npz, a folder of .npy)")
+    with make_executor(executor) as ex:  # closed on an error too: no worker finishes a fine-tune for nobody
+        # worker processes start and prepare while this process loads the source, exports and makes golden
+        # outputs; builds that train need only the PyTorch source, so they start beside the export
+        ex.warm(_prepare_worker, r.to_dict())
+        source = load_source(r.model, trust_pickle=r.trust_pickle, task=r.task)
+        is_torch = not isinstance(source, Model)
+        tokenizer = None if isinstance(source, Model) else source.tokenizer
+        task = source.facts.get("task", "other") if isinstance(source, Model) else source.task
+        gates = tuple(r.gates) or tuple(getattr(source, "gate", ()) or ())
+        eval_spec = r.data or getattr(source, "eval_data", None)
+        calib_spec = _calibration_spec(r, source)
+        if eval_spec is None:
+            raise BadInput(f"{r.model}: no evaluation data; give --data (data:NAME, an .npz, a folder of .npy)")
+        sweep = Sweep(r.to_dict(), str(run_dir.resolve()), eval_spec, calib_spec, None, gates, task, is_torch)
+        early = {v: ex.submit_beside(_build_job, sweep, v) for v in _trains_early(r, ex, is_torch, calib_spec)}
 
-    # 1. the FP32 ONNX source of every variant
-    fp32_path = run_dir / "fp32.onnx"
-    export_note = store.step("export", {"model": r.model, "content": _fingerprint(r.model), "export": r.export,
-                                        "shapes": r.shapes, "edgeship": __version__},
-                             functools.partial(_export, source, fp32_path, r), files=lambda _: ["fp32.onnx"])
-    fp32 = Model.open(fp32_path)
+        # 1. the FP32 ONNX source of every variant
+        fp32_path = run_dir / "fp32.onnx"
+        export_note = store.step("export", {"model": r.model, "content": _fingerprint(r.model), "export": r.export,
+                                            "shapes": r.shapes, "edgeship": __version__},
+                                 functools.partial(_export, source, fp32_path, r), files=lambda _: ["fp32.onnx"])
+        fp32 = Model.open(fp32_path)
 
-    # 2. golden outputs on the held-out data: PyTorch eager for a torch source, else ONNX Runtime
-    golden_path = run_dir / "golden.npz"
-    golden = store.step("golden", {"model": r.model, "content": _fingerprint(r.model), "data": eval_spec,
-                                   "data_content": _fingerprint(eval_spec), "limit": r.limit,
-                                   "fp32": file_sha256(fp32_path) if not is_torch else None, "gates": gates},
-                        functools.partial(_golden, source if is_torch else fp32, fp32, eval_spec, r.limit,
-                                          golden_path, task, gates),
-                        files=lambda _: ["golden.npz"])
+        # 2. golden outputs on the held-out data: PyTorch eager for a torch source, else ONNX Runtime
+        golden_path = run_dir / "golden.npz"
+        golden = store.step("golden", {"model": r.model, "content": _fingerprint(r.model), "data": eval_spec,
+                                       "data_content": _fingerprint(eval_spec), "limit": r.limit,
+                                       "fp32": file_sha256(fp32_path) if not is_torch else None, "gates": gates},
+                            functools.partial(_golden, source if is_torch else fp32, fp32, eval_spec, r.limit,
+                                              golden_path, task, gates),
+                            files=lambda _: ["golden.npz"])
 
-    skipped: list[str] = []
-    seq = r.seq if r.seq is not None else (DEFAULT_BENCH_SEQ if _has_sequence_dim(fp32) else None)
-    sweep = Sweep(r.to_dict(), str(run_dir.resolve()), eval_spec, calib_spec, seq, gates, task, is_torch,
-                  file_sha256(fp32_path))
-    # this process has them already (the file by its absolute path, as the workers open it: a job
-    # here records paths relative to the run folder's absolute path)
-    _OPENED[sweep.key] = _Opened(r, Model.open(fp32_path.resolve()), source, tokenizer)
+        skipped: list[str] = []
+        seq = r.seq if r.seq is not None else (DEFAULT_BENCH_SEQ if _has_sequence_dim(fp32) else None)
+        sweep = dataclasses.replace(sweep, seq=seq, content=file_sha256(fp32_path))
+        # this process has them already (the file by its absolute path, as the workers open it: a job
+        # here records paths relative to the run folder's absolute path)
+        _OPENED[sweep.key] = _Opened(r, Model.open(fp32_path.resolve()), source, tokenizer)
 
-    # 3. variants × targets (build, convert, check) as independent jobs on the executor; then
-    # 4. the benchmarks (the PyTorch eager baseline first), each alone on the timing machine
-    with ex:
+        # 3. variants × targets (build, convert, check) as independent jobs on the executor; then
+        # 4. the benchmarks (the PyTorch eager baseline first), each alone on the timing machine
         status(f"  executor: {ex.name}, {ex.workers} at once" + (" (parallel)" if ex.parallel else ""))
         t_jobs = time.perf_counter()
-        rows = _sweep(sweep, ex, store, skipped)
+        rows = _sweep(sweep, ex, store, skipped, early)
         jobs_s = time.perf_counter() - t_jobs - ex.alone_s  # the independent jobs' wall time, timed ones apart
         baseline = None
         if r.baseline and is_torch:
@@ -190,17 +191,23 @@ class Sweep:
             if not Path(self.run_dir).is_dir():
                 raise BadInput(f"the run folder {self.run_dir} is not visible here: every worker (each Ray node) "
                                "needs it at the same path, on a shared filesystem")
-            _OPENED[self.key] = _Opened(OptimizeRecipe.from_dict(self.recipe), Model.open(Path(self.run_dir) /
-                                                                                          "fp32.onnx"))
+            _OPENED[self.key] = _Opened(OptimizeRecipe.from_dict(self.recipe), Path(self.run_dir) / "fp32.onnx")
         return _OPENED[self.key]
 
 
 class _Opened:
-    """A sweep's recipe, FP32 model and (loaded on first use) PyTorch source, in one process."""
+    """A sweep's recipe and, each opened on first use, its FP32 model (a build that trains may run
+    before the export) and PyTorch source, in one process."""
 
-    def __init__(self, recipe: OptimizeRecipe, fp32: Model, source: Any = None, tokenizer: Any = None) -> None:
-        self.recipe, self.fp32 = recipe, fp32
+    def __init__(self, recipe: OptimizeRecipe, fp32: Model | Path, source: Any = None, tokenizer: Any = None) -> None:
+        self.recipe, self._fp32 = recipe, fp32
         self._source, self._tokenizer, self._loaded = source, tokenizer, source is not None
+
+    @property
+    def fp32(self) -> Model:
+        if not isinstance(self._fp32, Model):
+            self._fp32 = Model.open(self._fp32)
+        return self._fp32
 
     def _load(self) -> None:
         if not self._loaded:
@@ -272,13 +279,18 @@ def _build_job(sw: Sweep, vname: str) -> dict[str, Any]:
     o, store, run_dir = sw.opened(), RunStore(sw.run_dir), Path(sw.run_dir)
     r = o.recipe
     variant = get_variant(vname)
-    ctx = VariantContext(o.fp32, o.source if sw.is_torch else None, run_dir / f"{vname}.onnx",
-                         lambda: _load_split(sw.calib_spec, o.fp32, "calibration", tokenizer=o.tokenizer),
-                         lambda: _load_split(sw.eval_spec, o.fp32, "evaluation", r.limit, o.tokenizer),
+    if variant.trains:  # from the PyTorch source alone, so it may start before the export
+        fp32, io, start = None, o.source.io, {"model": r.model, "content": _fingerprint(r.model), "task": r.task}
+    else:
+        fp32, start = o.fp32, {"fp32": file_sha256(run_dir / "fp32.onnx")}
+        io = fp32.io
+    ctx = VariantContext(fp32, o.source if sw.is_torch else None, run_dir / f"{vname}.onnx",
+                         lambda: _load_split(sw.calib_spec, io, "calibration", tokenizer=o.tokenizer),
+                         lambda: _load_split(sw.eval_spec, io, "evaluation", r.limit, o.tokenizer),
                          run_dir / "golden.npz", sw.gates, sw.task, dict(r.variant_options.get(vname, {})))
-    built = store.step(f"build-{vname}", {"variant": vname, "options": ctx.options,
-                                          "fp32": file_sha256(run_dir / "fp32.onnx"), "calib": sw.calib_spec,
-                                          "gates": sw.gates, "edgeship": __version__},
+    built = store.step(f"build-{vname}", {"variant": vname, "options": ctx.options, **start, "calib": sw.calib_spec,
+                                          "calib_content": _fingerprint(sw.calib_spec), "gates": sw.gates,
+                                          "edgeship": __version__},
                        functools.partial(_build, variant, ctx, run_dir),
                        files=lambda res: [res["path"]] if res.get("path") else [])
     return _job_result(store, built=built)
@@ -306,13 +318,26 @@ def _baseline_job(sw: Sweep) -> dict[str, Any]:
     return _job_result(store, result=res)
 
 
-def _sweep(sw: Sweep, ex: Executor, store: RunStore, skipped: list[str]) -> list[dict[str, Any]]:
+def _trains_early(r: OptimizeRecipe, ex: Executor, is_torch: bool, calib_spec: str | None) -> list[str]:
+    """The builds that train, to start beside the export: they need only the PyTorch source and the
+    calibration data. Where jobs run in parallel only (one process gains nothing), and with calibration
+    data (without it the plan skips them). Should the plan still skip every cell of one, its build is
+    wasted work, not a row."""
+    if not (ex.parallel and is_torch and calib_spec):
+        return []
+    return [v for v in r.variants if get_variant(v).trains and not get_variant(v).timed]
+
+
+def _sweep(sw: Sweep, ex: Executor, store: RunStore, skipped: list[str],
+           early: dict[str, cf.Future[Any]] | None = None) -> list[dict[str, Any]]:
     """Every (variant, target) row, checked but not yet timed, in the recipe's order.
 
-    Builds that time candidates (a variant marked ``timed``) run first, each alone. Then the builds
-    that train, the conversions that start from the FP32 file or the PyTorch source (a target's own
-    quantizer: often long, and they need no build), the other builds, and each variant's
-    conversions and checks of its built file as soon as its build is done."""
+    First the builds that train (``early``: those started before the export), the conversions that
+    start from the FP32 file or the PyTorch source (a target's own quantizer: often long, and they
+    need no build), the other builds, and each variant's conversions and checks of its built file as
+    soon as its build is done. Then builds that time candidates (a variant marked ``timed``), each
+    alone, and their conversions and checks."""
+    early_builds = dict(early or {})
     r = sw.opened().recipe
     plans = {v: {t: _conversion_plan(v, get_variant(v).precision, t, sw.is_torch) for t in r.targets}
              for v in r.variants}
@@ -327,7 +352,7 @@ def _sweep(sw: Sweep, ex: Executor, store: RunStore, skipped: list[str]) -> list
     built: dict[str, dict[str, Any]] = {v: {"path": "fp32.onnx"} for v in wanted if v not in needs_build}
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     targets_of = {v: [t for t in r.targets if not plans[v][t][1]] for v in wanted}
-    # cells that do not use the variant's own file start before its build (unless it runs alone first)
+    # cells that do not use the variant's own file start before its build
     early = {v: [t for t in targets_of[v] if plans[v][t][0][0] != "variant"] if v in needs_build else []
              for v in wanted}
     dropped: set[str] = set()  # variants whose build found them not applicable: no rows
@@ -352,17 +377,30 @@ def _sweep(sw: Sweep, ex: Executor, store: RunStore, skipped: list[str]) -> list
                 if t not in early[v]:
                     submit_target(v, t)
 
-        for v in needs_build:
-            if get_variant(v).timed:
-                built[v] = _merge(store, ex.alone(_build_job, sw, v))["built"]
-                early[v] = []
-                advance()
+        def drain() -> None:
+            while pending:
+                done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
+                for fut in done:
+                    v, t = pending.pop(fut)
+                    result = _merge(store, fut.result())
+                    if ex.parallel:
+                        status(f"  {v}{'@' + t if t else ''}: ran {', '.join(result['ran']) or 'nothing'}"
+                               + (f"; reused {', '.join(result['reused'])}" if result["reused"] else ""))
+                    advance()
+                    if t is None:
+                        built[v] = result["built"]
+                        targets_for(v)
+                    elif v not in dropped:
+                        rows[(v, t)] = result["row"]
+
+        timed = [v for v in needs_build if get_variant(v).timed]
         # the longest jobs first (so no slot is left with one at the end): builds that train, then
         # the target-side conversions, then the other builds
-        later = [v for v in needs_build if v not in built and not get_variant(v).trains]
+        later = [v for v in needs_build if v not in timed and not get_variant(v).trains]
         for v in needs_build:
-            if v not in built and v not in later:
-                pending[ex.submit(_build_job, sw, v)] = (v, None)
+            if v not in timed and v not in later:
+                fut = early_builds.pop(v) if v in early_builds else ex.submit(_build_job, sw, v)
+                pending[fut] = (v, None)
         for v in wanted:
             for t in early[v]:
                 submit_target(v, t)
@@ -371,20 +409,14 @@ def _sweep(sw: Sweep, ex: Executor, store: RunStore, skipped: list[str]) -> list
         for v in wanted:
             if v in built:
                 targets_for(v)
-        while pending:
-            done, _ = cf.wait(list(pending), return_when=cf.FIRST_COMPLETED)
-            for fut in done:
-                v, t = pending.pop(fut)
-                result = _merge(store, fut.result())
-                if ex.parallel:
-                    status(f"  {v}{'@' + t if t else ''}: ran {', '.join(result['ran']) or 'nothing'}"
-                           + (f"; reused {', '.join(result['reused'])}" if result["reused"] else ""))
-                advance()
-                if t is None:
-                    built[v] = result["built"]
-                    targets_for(v)
-                elif v not in dropped:
-                    rows[(v, t)] = result["row"]
+        drain()
+        # builds that time candidates last, each alone (nothing else runs by then, so none waits), then
+        # their conversions and checks
+        for v in timed:
+            built[v] = _merge(store, ex.alone(_build_job, sw, v))["built"]
+            advance()
+            targets_for(v)
+        drain()
     for v in r.variants:
         skipped.extend(notes[v])
     return [rows[(v, t)] for v in wanted for t in targets_of[v] if (v, t) in rows]
@@ -478,12 +510,12 @@ def _golden(reference: Any, fp32: Model, data: str, limit: int | None, out: Path
             "distribution": ds.info.get("distribution")}
 
 
-def _load_split(spec: str | None, fp32: Model, what: str, limit: int | None = None,
+def _load_split(spec: str | None, io: IOSpec, what: str, limit: int | None = None,
                 tokenizer: Any = None) -> Dataset:
     if spec is None:
         field = "calib" if what == "calibration" else "data"
         raise BadInput(f"this variant needs {what} data; give it in the recipe ({field}: ...) or with --{field}")
-    return load_data(spec, fp32.io, limit=limit, tokenizer=tokenizer)
+    return load_data(spec, io, limit=limit, tokenizer=tokenizer)
 
 
 def _build(variant: Any, ctx: VariantContext, run_dir: Path) -> dict[str, Any]:

@@ -25,7 +25,7 @@ VARIANT_MODULES = ("edgeship.pipeline.quantize_variants", "edgeship.pipeline.com
 
 @dataclasses.dataclass
 class VariantContext:
-    fp32: Model  # the exported FP32 ONNX model
+    fp32: Model | None  # the exported FP32 ONNX model; None for a build that trains (it may run before the export)
     source: Any  # the TorchSource, or None for an ONNX source
     out: Path  # where this variant's file must go
     calib: Callable[[], Any]  # loads the calibration Dataset on demand
