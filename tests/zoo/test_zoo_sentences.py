@@ -66,13 +66,50 @@ def test_templated_kinds_split_by_template() -> None:
         assert len(set().union(*where.values())) == 3
 
 
-def test_sentences_do_not_depend_on_the_hash_seed() -> None:
+def test_sentences_do_not_depend_on_the_hash_seed(tmp_path) -> None:
+    """Built afresh (an empty cache folder) under another hash seed and time zone: the same table."""
     code = ("import hashlib, json; from edgeship.zoo.sentences import sentence_splits; "
             "print(hashlib.sha256(json.dumps(sentence_splits()).encode()).hexdigest())")
-    env = {**os.environ, "PYTHONHASHSEED": "12345", "TZ": "Pacific/Kiritimati"}  # and not on the time zone
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "TZ": "Pacific/Kiritimati", "EDGESHIP_CACHE": str(tmp_path)}
     other = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    mine = hashlib.sha256(json.dumps(zsentences.sentence_splits()).encode()).hexdigest()
-    assert other.stdout.strip() == mine
+    fresh = {split: tuple(t for _, t in rows) for split, rows in zsentences._build_sentence_table().items()}
+    assert other.stdout.strip() == hashlib.sha256(json.dumps(fresh).encode()).hexdigest()
+    assert fresh == zsentences.sentence_splits()  # and what this process has (maybe from the cache)
+
+
+def test_the_sentence_table_is_built_once_and_cached(tmp_path, monkeypatch) -> None:
+    """Built in a process with an empty cache and written there; read back by the next; a damaged
+    file (a write cut short) is rebuilt. The word frequencies (the probes' bands) likewise."""
+    built, freq = zsentences.sentence_table(), zsentences.word_frequencies()
+    calls = []
+
+    def builder(value):
+        def build():
+            calls.append(1)
+            return value
+        return build
+
+    monkeypatch.setenv("EDGESHIP_CACHE", str(tmp_path))
+    monkeypatch.setattr(zsentences, "_build_sentence_table", builder(built))
+    monkeypatch.setattr(zsentences, "_count_words", builder(freq))
+    fresh = (zsentences.sentence_table, zsentences.word_frequencies)
+    for fn in fresh:
+        fn.cache_clear()
+    try:
+        assert zsentences.sentence_table() == built and zsentences.word_frequencies() == freq and len(calls) == 2
+        path = zsentences._cache_file("sentences")
+        assert path.is_file() and path.is_relative_to(tmp_path) and zsentences._cache_file("word-frequencies").is_file()
+        for fn in fresh:
+            fn.cache_clear()
+        assert zsentences.sentence_table() == built and zsentences.word_frequencies() == freq and len(calls) == 2
+        path.write_text('{"calib": [["word", "Yes"')
+        zsentences.sentence_table.cache_clear()
+        assert zsentences.sentence_table() == built and len(calls) == 3
+        zsentences.sentence_table.cache_clear()
+        assert zsentences.sentence_table() == built and len(calls) == 3  # the rebuilt file reads back
+    finally:
+        for fn in fresh:
+            fn.cache_clear()
 
 
 @pytest.fixture(scope="module")

@@ -28,15 +28,18 @@ from __future__ import annotations
 
 import ast
 import collections
+import contextlib
 import functools
 import hashlib
 import itertools
+import json
 import re
 import sysconfig
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from edgeship.core import atomic
 from edgeship.core.artifact import IOSpec
 from edgeship.core.data import Dataset, register_data
 from edgeship.core.errors import BadInput
@@ -185,7 +188,15 @@ def _faker(locale: str, seed: int) -> Any:
 @functools.lru_cache(maxsize=1)
 def word_frequencies() -> tuple[tuple[str, int], ...]:
     """(word, count) over the docstrings and the manual, most frequent first (ties alphabetically):
-    the word-frequency list the ``word`` kind draws its frequency bands from."""
+    the word-frequency list the ``word`` kind draws its frequency bands from (kept in the user cache
+    folder: see :func:`_through_cache`)."""
+    def parse(raw: Any) -> tuple[tuple[str, int], ...] | None:
+        return tuple((str(w), int(n)) for w, n in raw) or None
+
+    return _through_cache("word-frequencies", _count_words, parse)
+
+
+def _count_words() -> tuple[tuple[str, int], ...]:
     docs, _ = _module_docs()
     counts: collections.Counter[str] = collections.Counter()
     for text in (*docs, *manual_paragraphs()):
@@ -502,7 +513,57 @@ def _split_kind(kind: str, need: int, seen: set[str]) -> dict[str, list[str]]:
 @functools.lru_cache(maxsize=1)
 def sentence_table() -> dict[str, tuple[tuple[str, str], ...]]:
     """{split: ((kind, text), ...)}: the kinds interleaved in proportion (so the first N of a split
-    have the same mix as the whole), stable across processes and hash seeds."""
+    have the same mix as the whole), stable across processes and hash seeds (kept in the user cache
+    folder: see :func:`_through_cache`)."""
+    want = sum(SENTENCE_KINDS.values())
+
+    def parse(raw: Any) -> dict[str, tuple[tuple[str, str], ...]] | None:
+        table = {split: tuple((str(kind), str(text)) for kind, text in raw[split]) for split in SENTENCE_SPLITS}
+        return table if all(len(rows) == want for rows in table.values()) else None
+
+    return _through_cache("sentences", _build_sentence_table, parse)
+
+
+def _through_cache(name: str, build: Callable[[], Any], parse: Callable[[Any], Any]) -> Any:
+    """``build()``'s result, kept as JSON in the user cache folder (``EDGESHIP_CACHE``) under a key of
+    everything the texts are made from: this module's code, the Python build and its library files,
+    Faker's version. Building parses some 60 standard-library files and runs Faker (about 9 s per
+    process otherwise). A file that is missing, unreadable or damaged (``parse`` fails or says None)
+    is rebuilt; a cache folder that cannot be written is skipped."""
+    path = _cache_file(name)
+    try:
+        parsed = parse(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError):
+        parsed = None
+    if parsed is not None:
+        return parsed
+    value = build()
+    with contextlib.suppress(OSError, BadInput):  # a read-only cache folder: rebuilt in the next process
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_json(path, value)
+    return value
+
+
+def _cache_file(name: str) -> Path:
+    from edgeship.zoo.base import cache_dir
+
+    return cache_dir() / "data" / f"{name}-{_cache_key()}.json"
+
+
+@functools.lru_cache(maxsize=1)
+def _cache_key() -> str:
+    import importlib.metadata
+    import sys
+
+    key = hashlib.sha256(Path(__file__).read_bytes())
+    key.update(f"{sys.version}|{sys.platform}|{importlib.metadata.version('faker')}".encode())
+    for module in SENTENCE_MODULES:  # a patched standard library at the same version
+        st = _stdlib_file(module).stat()
+        key.update(f"{module}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return key.hexdigest()[:16]
+
+
+def _build_sentence_table() -> dict[str, tuple[tuple[str, str], ...]]:
     seen: set[str] = set()
     per_kind = {kind: _split_kind(kind, need, seen) for kind, need in SENTENCE_KINDS.items()}
     table: dict[str, tuple[tuple[str, str], ...]] = {}
