@@ -72,3 +72,26 @@ def test_the_train_split_is_labelled_and_disjoint_from_the_test_split() -> None:
     np.testing.assert_array_equal(calib.samples[3]["input"], train.samples[3]["input"])  # calib is part of train
     flat = load_data("data:digits-train", _io(("x", "float32", (None, 64))), limit=2)
     assert flat.samples[0]["x"].shape == (1, 64)
+
+
+def test_the_digits_split_is_cached_and_a_damaged_cache_is_made_again(tmp_path, monkeypatch) -> None:
+    """Split once (scikit-learn imported), then read from the user cache folder: the same arrays,
+    read-only; a file cut short is split again."""
+    monkeypatch.setenv("EDGESHIP_CACHE", str(tmp_path))
+    zdigits.digits_arrays.cache_clear()
+    try:
+        first = zdigits.digits_arrays()
+        (cached,) = (tmp_path / "data").glob("digits-*.npz")
+        zdigits.digits_arrays.cache_clear()
+        again = zdigits.digits_arrays()
+        for a, b in zip(first, again, strict=True):
+            np.testing.assert_array_equal(a, b)
+            assert not b.flags.writeable and a.dtype == b.dtype
+        cached.write_bytes(cached.read_bytes()[:100])
+        zdigits.digits_arrays.cache_clear()
+        third = zdigits.digits_arrays()
+        np.testing.assert_array_equal(third[2], first[2])
+        with np.load(cached) as f:  # written again, whole
+            np.testing.assert_array_equal(f["y_test"], first[3])
+    finally:
+        zdigits.digits_arrays.cache_clear()

@@ -28,6 +28,7 @@ from edgeship.pipeline.variant_rules import PlanFacts, implied_calibration, why_
 from edgeship.pipeline.variants import VariantContext, get_variant
 from edgeship.report.schema import SCHEMA_VERSION
 
+FLOAT_PRECISIONS = ("fp32", "fp16", "bf16")  # target precisions a converter makes without calibrating
 DEFAULT_BENCH_SEQ = 32  # symbolic sequence dims are benchmarked at this length unless the recipe says
 
 # Targets other than ONNX Runtime quantize with their own tools (onnx2tf, NNCF, PT2E): an ONNX-level
@@ -401,9 +402,10 @@ def _sweep(sw: Sweep, ex: Executor, store: RunStore, skipped: list[str],
             if v not in timed and v not in later:
                 fut = early_builds.pop(v) if v in early_builds else ex.submit(_build_job, sw, v)
                 pending[fut] = (v, None)
-        for v in wanted:
-            for t in early[v]:
-                submit_target(v, t)
+        # of those, a target's own quantizer (it calibrates, maybe searches) before plain conversions
+        cells = [(v, t) for v in wanted for t in early[v]]
+        for v, t in sorted(cells, key=lambda cell: plans[cell[0]][cell[1]][0][1] in FLOAT_PRECISIONS):
+            submit_target(v, t)
         for v in later:
             pending[ex.submit(_build_job, sw, v)] = (v, None)
         for v in wanted:

@@ -10,7 +10,11 @@ Pixels are scaled /16 to [0, 1] and fitted to the model's layout: [N,1,8,8], [N,
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import json
+import zipfile
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +32,37 @@ DIGITS_CALIB = 256
 
 @functools.lru_cache(maxsize=1)
 def digits_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(x_train, y_train, x_test, y_test): float32 pixels/16 as [N, 1, 8, 8] and int64 labels (read-only)."""
+    """(x_train, y_train, x_test, y_test): float32 pixels/16 as [N, 1, 8, 8] and int64 labels (read-only).
+
+    Kept in the user cache folder (``EDGESHIP_CACHE``) under a key of scikit-learn's version and the
+    split: importing scikit-learn to load and split them cost about 2 s in every process that used
+    them (an export's parity check, each sweep worker). A damaged file is made again."""
+    import importlib.metadata
+
+    from edgeship.core.atomic import atomic_path
+    from edgeship.zoo.base import cache_dir
+
+    key = hashlib.sha256(json.dumps({"sklearn": importlib.metadata.version("scikit-learn"), "split": DIGITS_SPLIT,
+                                     "scale": "pixels/16"}, sort_keys=True).encode()).hexdigest()[:16]
+    path = cache_dir() / "data" / f"digits-{key}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = tuple(np.ascontiguousarray(f[k]) for k in DIGITS_PARTS)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        arrays = _split_digits()
+        with contextlib.suppress(OSError, BadInput):  # a read-only cache folder: split again next time
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp:
+                np.savez(tmp, **dict(zip(DIGITS_PARTS, arrays, strict=True)))
+    for arr in arrays:
+        arr.flags.writeable = False
+    return arrays  # type: ignore[return-value]
+
+
+DIGITS_PARTS = ("x_train", "y_train", "x_test", "y_test")
+
+
+def _split_digits() -> tuple[np.ndarray, ...]:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -38,8 +72,6 @@ def digits_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     parts = train_test_split(x, y, test_size=DIGITS_SPLIT["test_size"], random_state=DIGITS_SPLIT["random_state"],
                              stratify=y if DIGITS_SPLIT["stratify"] else None)
     x_train, x_test, y_train, y_test = (np.ascontiguousarray(p) for p in parts)
-    for arr in (x_train, y_train, x_test, y_test):
-        arr.flags.writeable = False
     return x_train, y_train, x_test, y_test
 
 
