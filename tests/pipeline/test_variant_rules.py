@@ -51,6 +51,9 @@ def test_int4_weight_needs_matmul_or_gather_weights(conv, mlp):
     why = why_skipped("int4-weight", "onnxruntime", ("variant", "int4"), conv)
     assert "this graph's weights feed Conv, Gemm, so nothing would change" in why
     assert why_skipped("int4-weight", "onnxruntime", ("variant", "int4"), mlp) == ""
+    assert "MatMulNBits" in why_skipped("int8-weight", "onnxruntime", ("variant", "int8-weight"), conv)
+    # OpenVINO's compress_weights packs Conv weights as well (EfficientNet-Lite0: 29% of the size)
+    assert why_skipped("int8-weight", "openvino", ("fp32", "int8-weight"), conv) == ""
 
 
 def test_fp16_is_skipped_where_the_cpu_has_no_fp16_arithmetic(monkeypatch, mlp):

@@ -11,8 +11,9 @@ minutes building, checking and timing a model that was bound to be refused or sl
 - **int8-dynamic on a convolutional graph** (ONNX Runtime): dynamic quantization turns Conv into
   ConvInteger, which ONNX Runtime runs several times slower than FP32 (0.08× on a MobileNetV2 here;
   int8-static quantizes convolutions into QLinearConv-class kernels instead);
-- **int4-weight without MatMul/Gather weights**: weight-only INT4 packs the weights of MatMul
-  (MatMulNBits) and Gather; a graph whose weights all feed Conv or Gemm has nothing to pack;
+- **weight-only INT4/INT8 without MatMul/Gather weights** (ONNX Runtime): MatMulNBits packs the
+  weights of MatMul and Gather; a graph whose weights all feed Conv or Gemm has nothing to pack
+  (OpenVINO's weight compression packs Conv weights too: its cell stays);
 - **fp16 on a CPU without fp16 arithmetic** (ONNX Runtime, OpenVINO): fp16 tensors are widened to
   fp32 for every op, so the model is slower than FP32, however much smaller;
 - **a conversion the target's converter says it cannot make** (``Target.why_cannot_convert``: TFLite
@@ -128,7 +129,7 @@ def dynamic_int8_on_convolutions(vname: str, tname: str, how: tuple[str, str], f
             "int8-static quantizes convolutions")
 
 
-@plan_rule(variants=("int4-weight", "int8-weight"))
+@plan_rule(variants=("int4-weight", "int8-weight"), targets=("onnxruntime",))  # OpenVINO's packs Conv weights too
 def int4_without_matmul(vname: str, tname: str, how: tuple[str, str], facts: PlanFacts) -> str:
     weights = facts.weight_bytes
     if weights.get("MatMul", 0) or weights.get("Gather", 0):
