@@ -49,6 +49,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeship.core import atomic
 from edgeship.ship.serve import RangeRequestHandler, StaticServer
 
 FAULT_KINDS = ("network-drop", "network-stall", "crash", "sensor-drift")
@@ -554,7 +555,7 @@ def main() -> int:
                           healthy_rollout=args.healthy_rollout, shot=args.screenshot)
     print(json.dumps({k: v for k, v in result.items() if k != "broken"}, indent=2))
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        atomic.write_text(args.json, json.dumps(result, indent=2) + "\n")
     return 0 if passed(result) else 1
 
 

@@ -3,6 +3,8 @@ rows, verdicts and choices as one process; benchmarks never overlap other jobs; 
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -79,21 +81,28 @@ def test_local_parallel_sweep_matches_one_process(sweep_inputs):
     assert all(len(r["latency_quantiles_ms"]) == 101 for r in par["variants"] if r["latency_ms"])
 
 
-def test_benchmarks_wait_for_other_jobs_on_the_machine(tmp_path, monkeypatch):
-    """A job holding the shared timing lock (in another process) keeps a benchmark from starting."""
-    monkeypatch.setenv("EDGESHIP_TIMING_LOCK", str(tmp_path / "lock"))
+@contextlib.contextmanager
+def _shared_lock_held_elsewhere(seconds: float):
+    """Another process holds the shared timing lock (as a job does) for ``seconds`` from entry."""
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import time, sys; from edgeship.bench.lock import timing_lock\n"
-        "with timing_lock(exclusive=False):\n    print('held', flush=True); time.sleep(1.5)\n")],
+        "import time; from edgeship.bench.lock import timing_lock\n"
+        f"with timing_lock(exclusive=False):\n    print('held', flush=True); time.sleep({seconds})\n")],
         stdout=subprocess.PIPE, text=True, env={**os.environ})
     try:
         assert holder.stdout.readline().strip() == "held"
+        yield
+    finally:
+        holder.wait(timeout=30)
+
+
+def test_benchmarks_wait_for_other_jobs_on_the_machine(tmp_path, monkeypatch):
+    """A job holding the shared timing lock (in another process) keeps a benchmark from starting."""
+    monkeypatch.setenv("EDGESHIP_TIMING_LOCK", str(tmp_path / "lock"))
+    with _shared_lock_held_elsewhere(1.5):
         t0 = time.perf_counter()
         with timing_lock(exclusive=True):
             waited = time.perf_counter() - t0
         assert waited > 0.5  # the benchmark started only once the job let go
-    finally:
-        holder.wait(timeout=30)
     with timing_lock(exclusive=False), timing_lock(exclusive=True):  # this process converts its own lock
         pass
 
@@ -142,7 +151,9 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def ray_head(tmp_path_factory):
     """A real Ray head on 127.0.0.1 (ray start --head --block, stopped by its own process id)."""
-    pytest.importorskip("ray", reason="Ray is the edgeship[ray] extra, installed by make test")
+    # Not imported here: the executor makes Ray keep to loopback before its first import.
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray is the edgeship[ray] extra, installed by make test")
     port = _free_port()
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # loopback only
     log = tmp_path_factory.mktemp("ray") / "head.log"
@@ -273,16 +284,9 @@ def test_a_timed_job_counts_only_the_time_it_held_the_machine(tmp_path, monkeypa
     """The wait for the timing lock (other jobs finishing) is not timed work: alone_s is the time
     the timed job held the machine."""
     monkeypatch.setenv("EDGESHIP_TIMING_LOCK", str(tmp_path / "lock"))
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import time; from edgeship.bench.lock import timing_lock\n"
-        "with timing_lock(exclusive=False):\n    print('held', flush=True); time.sleep(1.5)\n")],
-        stdout=subprocess.PIPE, text=True, env={**os.environ})
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        ex = SequentialExecutor()
+    ex = SequentialExecutor()
+    with _shared_lock_held_elsewhere(1.5):
         t0 = time.perf_counter()
         ex.alone(time.sleep, 0.2)
         waited = time.perf_counter() - t0
-    finally:
-        holder.wait(timeout=30)
     assert waited > 0.8 and 0.2 <= ex.alone_s < 0.6

@@ -131,6 +131,16 @@ def require(module: str, extra: str, what: str | None = None) -> ModuleType:
         raise MissingDependency(what or module, extra, exc) from exc
 
 
+def installed_version(package: str) -> str | None:
+    """The installed version of a distribution (``scikit-learn``, ``faker``), None when it is absent."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def is_installed(module: str) -> bool:
     import importlib.util
 

@@ -119,8 +119,8 @@ class Executor:
         return _done(_shared, (fn, args))
 
     def submit_beside(self, fn: Callable[..., Any], /, *args: Any) -> cf.Future[Any]:
-        """Start a job that runs beside this process's own work (the sweep's export), never in a slot
-        of this process; returns at once where the executor is parallel."""
+        """Start a job beside this process's own work (the sweep's export): where the executor is
+        parallel, on a worker, never in this process's slot, and at once; else as :meth:`submit`."""
         return self.submit(fn, *args)
 
     @property

@@ -74,7 +74,7 @@ def optimize(recipe: OptimizeRecipe | str | Path | dict[str, Any], executor: Exe
         if eval_spec is None:
             raise BadInput(f"{r.model}: no evaluation data; give --data (data:NAME, an .npz, a folder of .npy)")
         sweep = Sweep(r.to_dict(), str(run_dir.resolve()), eval_spec, calib_spec, None, gates, task, is_torch)
-        early = {v: ex.submit_beside(_build_job, sweep, v) for v in _trains_early(r, ex, is_torch, calib_spec)}
+        started = {v: ex.submit_beside(_build_job, sweep, v) for v in _trains_early(r, ex, is_torch, calib_spec)}
 
         # 1. the FP32 ONNX source of every variant
         fp32_path = run_dir / "fp32.onnx"
@@ -103,7 +103,7 @@ def optimize(recipe: OptimizeRecipe | str | Path | dict[str, Any], executor: Exe
         # 4. the benchmarks (the PyTorch eager baseline first), each alone on the timing machine
         status(f"  executor: {ex.name}, {ex.workers} at once" + (" (parallel)" if ex.parallel else ""))
         t_jobs = time.perf_counter()
-        rows = _sweep(sweep, ex, store, skipped, early)
+        rows = _sweep(sweep, ex, store, skipped, started)
         jobs_s = time.perf_counter() - t_jobs - ex.alone_s  # the independent jobs' wall time, timed ones apart
         baseline = None
         if r.baseline and is_torch:
@@ -330,15 +330,15 @@ def _trains_early(r: OptimizeRecipe, ex: Executor, is_torch: bool, calib_spec: s
 
 
 def _sweep(sw: Sweep, ex: Executor, store: RunStore, skipped: list[str],
-           early: dict[str, cf.Future[Any]] | None = None) -> list[dict[str, Any]]:
+           started: dict[str, cf.Future[Any]] | None = None) -> list[dict[str, Any]]:
     """Every (variant, target) row, checked but not yet timed, in the recipe's order.
 
-    First the builds that train (``early``: those started before the export), the conversions that
+    First the builds that train (``started``: those begun before the export), the conversions that
     start from the FP32 file or the PyTorch source (a target's own quantizer: often long, and they
     need no build), the other builds, and each variant's conversions and checks of its built file as
     soon as its build is done. Then builds that time candidates (a variant marked ``timed``), each
     alone, and their conversions and checks."""
-    early_builds = dict(early or {})
+    started = dict(started or {})
     r = sw.opened().recipe
     plans = {v: {t: _conversion_plan(v, get_variant(v).precision, t, sw.is_torch) for t in r.targets}
              for v in r.variants}
@@ -400,7 +400,7 @@ def _sweep(sw: Sweep, ex: Executor, store: RunStore, skipped: list[str],
         later = [v for v in needs_build if v not in timed and not get_variant(v).trains]
         for v in needs_build:
             if v not in timed and v not in later:
-                fut = early_builds.pop(v) if v in early_builds else ex.submit(_build_job, sw, v)
+                fut = started.pop(v) if v in started else ex.submit(_build_job, sw, v)
                 pending[fut] = (v, None)
         # of those, a target's own quantizer (it calibrates, maybe searches) before plain conversions
         cells = [(v, t) for v in wanted for t in early[v]]

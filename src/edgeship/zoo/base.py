@@ -8,11 +8,15 @@ one module with ``@ZOO.register("name")`` on its factory, named in ``ZOO``'s ``m
 
 from __future__ import annotations
 
+import contextlib
 import os
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from edgeship.core.atomic import atomic_path
+from edgeship.core.errors import BadInput
 from edgeship.core.registry import Registry
 from edgeship.sources.torch_source import TorchSource
 
@@ -34,6 +38,28 @@ def cache_dir() -> Path:
     """The user cache folder: ``$EDGESHIP_CACHE`` or ``~/.cache/edgeship``."""
     env = os.environ.get("EDGESHIP_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "edgeship"
+
+
+T = TypeVar("T")
+
+
+def through_cache(path: Path, read: Callable[[Path], T | None], build: Callable[[], T],
+                  write: Callable[[T, Path], None]) -> T:
+    """``read(path)``, the derived data a file in the cache folder keeps, or, when it is missing,
+    unreadable or damaged (``read`` fails or says None), ``build()``, written through a temporary file
+    renamed onto ``path``. A cache folder that cannot be written is skipped: built again next time."""
+    try:
+        value = read(path)
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
+        value = None
+    if value is not None:
+        return value
+    value = build()
+    with contextlib.suppress(OSError, BadInput):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            write(value, tmp)
+    return value
 
 
 def image_classifier(name: str, module: Any, chw: tuple[int, int, int], *, calib_data: str, eval_data: str,

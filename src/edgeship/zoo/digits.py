@@ -10,12 +10,11 @@ Pixels are scaled /16 to [0, 1] and fitted to the model's layout: [N,1,8,8], [N,
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
-import zipfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,23 +36,20 @@ def digits_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     Kept in the user cache folder (``EDGESHIP_CACHE``) under a key of scikit-learn's version and the
     split: importing scikit-learn to load and split them cost about 2 s in every process that used
     them (an export's parity check, each sweep worker). A damaged file is made again."""
-    import importlib.metadata
+    from edgeship.core.registry import installed_version
+    from edgeship.zoo.base import cache_dir, through_cache
 
-    from edgeship.core.atomic import atomic_path
-    from edgeship.zoo.base import cache_dir
-
-    key = hashlib.sha256(json.dumps({"sklearn": importlib.metadata.version("scikit-learn"), "split": DIGITS_SPLIT,
+    key = hashlib.sha256(json.dumps({"sklearn": installed_version("scikit-learn"), "split": DIGITS_SPLIT,
                                      "scale": "pixels/16"}, sort_keys=True).encode()).hexdigest()[:16]
-    path = cache_dir() / "data" / f"digits-{key}.npz"
-    try:
+
+    def read(path: Path) -> tuple[np.ndarray, ...]:
         with np.load(path, allow_pickle=False) as f:
-            arrays = tuple(np.ascontiguousarray(f[k]) for k in DIGITS_PARTS)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        arrays = _split_digits()
-        with contextlib.suppress(OSError, BadInput):  # a read-only cache folder: split again next time
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(path) as tmp:
-                np.savez(tmp, **dict(zip(DIGITS_PARTS, arrays, strict=True)))
+            return tuple(np.ascontiguousarray(f[k]) for k in DIGITS_PARTS)
+
+    def write(arrays: tuple[np.ndarray, ...], path: Path) -> None:
+        np.savez(path, **dict(zip(DIGITS_PARTS, arrays, strict=True)))
+
+    arrays = through_cache(cache_dir() / "data" / f"digits-{key}.npz", read, _split_digits, write)
     for arr in arrays:
         arr.flags.writeable = False
     return arrays  # type: ignore[return-value]

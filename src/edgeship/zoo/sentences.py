@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import ast
 import collections
-import contextlib
 import functools
 import hashlib
 import itertools
@@ -39,7 +38,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from edgeship.core import atomic
 from edgeship.core.artifact import IOSpec
 from edgeship.core.data import Dataset, register_data
 from edgeship.core.errors import BadInput
@@ -525,23 +523,17 @@ def sentence_table() -> dict[str, tuple[tuple[str, str], ...]]:
 
 
 def _through_cache(name: str, build: Callable[[], Any], parse: Callable[[Any], Any]) -> Any:
-    """``build()``'s result, kept as JSON in the user cache folder (``EDGESHIP_CACHE``) under a key of
-    everything the texts are made from: this module's code, the Python build and its library files,
-    Faker's version. Building parses some 60 standard-library files and runs Faker (about 9 s per
-    process otherwise). A file that is missing, unreadable or damaged (``parse`` fails or says None)
-    is rebuilt; a cache folder that cannot be written is skipped."""
-    path = _cache_file(name)
-    try:
-        parsed = parse(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError):
-        parsed = None
-    if parsed is not None:
-        return parsed
-    value = build()
-    with contextlib.suppress(OSError, BadInput):  # a read-only cache folder: rebuilt in the next process
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic.write_json(path, value)
-    return value
+    """``build()``'s result, kept as JSON in the user cache folder (``zoo.base.through_cache``) under a
+    key of everything the texts are made from: this module's code, the Python build and its library
+    files, Faker's version. Building parses some 60 standard-library files and runs Faker (about 9 s
+    per process otherwise); a file ``parse`` refuses (or says None of) is rebuilt."""
+    from edgeship.zoo.base import through_cache
+
+    def write(value: Any, path: Path) -> None:
+        path.write_text(json.dumps(value), encoding="utf-8")
+
+    return through_cache(_cache_file(name), lambda path: parse(json.loads(path.read_text(encoding="utf-8"))),
+                         build, write)
 
 
 def _cache_file(name: str) -> Path:
@@ -552,11 +544,12 @@ def _cache_file(name: str) -> Path:
 
 @functools.lru_cache(maxsize=1)
 def _cache_key() -> str:
-    import importlib.metadata
     import sys
 
+    from edgeship.core.registry import installed_version
+
     key = hashlib.sha256(Path(__file__).read_bytes())
-    key.update(f"{sys.version}|{sys.platform}|{importlib.metadata.version('faker')}".encode())
+    key.update(f"{sys.version}|{sys.platform}|{installed_version('faker')}".encode())
     for module in SENTENCE_MODULES:  # a patched standard library at the same version
         st = _stdlib_file(module).stat()
         key.update(f"{module}:{st.st_size}:{st.st_mtime_ns}".encode())

@@ -46,7 +46,8 @@ def cohort_bucket(rollout_id: int, device_id: str) -> float:
 
 
 def _insert(conn: Any, table: Any) -> Any:
-    """An INSERT with the dialect's ON CONFLICT clauses (SQLite and PostgreSQL both have them)."""
+    """An INSERT with the dialect's ON CONFLICT clauses (SQLite and PostgreSQL both have them);
+    ``conn`` a connection or an engine."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
@@ -64,6 +65,7 @@ class RolloutStore:
         self._cohorts: dict[tuple[int, int, int], set[str]] = {}
         self._totals: dict[str, dict[str, Aggregate]] = {}  # target → device → merged telemetry
         self._profiles: dict[str, dict[str, Any] | None] = {}
+        self._ingest_sql: tuple[Any, Any, Any] | None = None
         self.engine = engine_for(db)
         upgrade(self.engine)
         self.t = TABLES
@@ -377,24 +379,39 @@ class RolloutStore:
         totals = self._target_totals(conn, target)
         return {d: totals[d] for d in devices if d in totals}
 
+    def _ingest_statements(self) -> tuple[Any, Any, Any]:
+        """The three statements of an ingest, built once: composing them with their values in every
+        request cost more than the database (SQLAlchemy's coercions and cache keys, ~1 ms a report)."""
+        import sqlalchemy as sa
+
+        if self._ingest_sql is None:
+            tel, tot, ro = self.t["telemetry"], self.t["telemetry_totals"], self.t["rollouts"]
+            insert = _insert(self.engine, tel).on_conflict_do_nothing().returning(tel.c.id)
+            upsert = _insert(self.engine, tot)
+            upsert = upsert.on_conflict_do_update(index_elements=[tot.c.target, tot.c.device_id], set_={
+                "last_at": upsert.excluded.last_at, "inferences": upsert.excluded.inferences,
+                "errors": upsert.excluded.errors, "body": upsert.excluded.body})
+            active = sa.select(ro.c.id, ro.c.target).where(ro.c.status == "active")  # a few at a time
+            self._ingest_sql = (insert, upsert, active)
+        return self._ingest_sql
+
     def ingest(self, device_id: str, reports: list[Aggregate], report_ids: list[str],
                dropped: list[int]) -> dict[str, Any]:
         """Store telemetry reports of one device; a report it sent before (same id) is skipped.
         Rollouts whose release the reports are about evaluate their gates (at most once a second)."""
-        import sqlalchemy as sa
-
-        tel, tot = self.t["telemetry"], self.t["telemetry_totals"]
+        insert, upsert, active = self._ingest_statements()
         accepted = duplicates = 0
         now = time.time()
         with self._lock, self.engine.begin() as conn:
             touched: set[str] = set()
             for agg, rid, lost in zip(reports, report_ids, dropped, strict=True):
-                ins = _insert(conn, tel).values(
-                    device_id=device_id, report_id=rid, target=agg.target, start_at=agg.start, end_at=agg.end,
-                    received=now, inferences=agg.count, errors=agg.error_count, p50=agg.latency.quantile(0.5),
-                    p95=agg.latency.quantile(0.95), p99=agg.latency.quantile(0.99), dropped=lost,
-                    error_kinds=json.dumps(agg.errors) if agg.errors else None)
-                if conn.execute(ins.on_conflict_do_nothing().returning(tel.c.id)).first() is None:
+                row = conn.execute(insert, {
+                    "device_id": device_id, "report_id": rid, "target": agg.target, "start_at": agg.start,
+                    "end_at": agg.end, "received": now, "inferences": agg.count, "errors": agg.error_count,
+                    "p50": agg.latency.quantile(0.5), "p95": agg.latency.quantile(0.95),
+                    "p99": agg.latency.quantile(0.99), "dropped": lost,
+                    "error_kinds": json.dumps(agg.errors) if agg.errors else None}).first()
+                if row is None:
                     duplicates += 1
                     continue
                 accepted += 1
@@ -406,15 +423,11 @@ class RolloutStore:
                 touched.add(agg.target)
             for target in touched:
                 t = self._totals[target][device_id]
-                ins = _insert(conn, tot).values(target=target, device_id=device_id, first_at=t.start, last_at=t.end,
-                                                inferences=t.count, errors=t.error_count, body=json.dumps(t.to_dict()))
-                conn.execute(ins.on_conflict_do_update(index_elements=[tot.c.target, tot.c.device_id], set_={
-                    "last_at": ins.excluded.last_at, "inferences": ins.excluded.inferences,
-                    "errors": ins.excluded.errors, "body": ins.excluded.body}))
+                conn.execute(upsert, {"target": target, "device_id": device_id, "first_at": t.start,
+                                      "last_at": t.end, "inferences": t.count, "errors": t.error_count,
+                                      "body": json.dumps(t.to_dict())})
             if touched:
-                ro = self.t["rollouts"]
-                rids = conn.execute(sa.select(ro.c.id).where(ro.c.status == "active", ro.c.target.in_(touched)))
-                for rid in list(rids.scalars()):
+                for rid in [rid for rid, target in conn.execute(active) if target in touched]:
                     if time.monotonic() - self._evaluated.get(rid, 0) > GATE_EVALUATION_S:
                         self._evaluated[rid] = time.monotonic()
                         self._evaluate(conn, self._rollout(conn, rid))

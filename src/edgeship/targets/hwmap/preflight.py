@@ -16,6 +16,7 @@ from typing import Any
 
 from edgeship.core.artifact import Model
 from edgeship.core.errors import BadInput
+from edgeship.core.registry import installed_version
 from edgeship.targets.hwmap.graph import Graph
 from edgeship.targets.hwmap.profiles import MapTarget, device_target, map_target
 from edgeship.targets.hwmap.result import Problem
@@ -203,15 +204,6 @@ def _memory_problems(req: dict[str, Any], budget: int) -> list[Problem]:
         return [Problem("memory", f"{what}, over the budget of {budget} B",
                         "quantize (int8 quarters the weights), shrink the model, or raise the budget")]
     return []
-
-
-def installed_version(package: str) -> str | None:
-    from importlib import metadata
-
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def device_problems(record: dict[str, Any], runtime: str, runtime_version: str | None = None,
