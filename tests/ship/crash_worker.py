@@ -73,7 +73,14 @@ def run_agent(config: dict[str, Any], kill_step: str | None = None, delay_s: flo
         elif state["armed"] and step != kill_step and fault is None:
             _die()  # the step is over before the timer fired: die at its end
 
-    outcome = Agent(AgentConfig.from_dict(config), on_step=on_step).run_once()
+    try:
+        outcome = Agent(AgentConfig.from_dict(config), on_step=on_step).run_once()
+    except BaseException:  # the test names what went wrong, not only the exit code
+        if trace:
+            import traceback
+
+            Path(trace).with_suffix(".error").write_text(traceback.format_exc())
+        raise
     if state["armed"] and fault is None:
         _die()
     if trace:
