@@ -16,13 +16,14 @@ EfficientNet top-1 agreement on the crops where FP32 is confident (top-1 beats t
 crops is shown too). Searches (mixed precision, OpenVINO's NNCF settings) select on the ``select``
 splits and the selection probes, never on what they are judged on here.
 
-Variants: ORT FP32 (the export), edgeship's int8-dynamic and mixed (ONNX Runtime), OpenVINO FP32 and
-bf16 and NNCF INT8 through ``edgeship convert`` (static shapes with length buckets for text, INT8
-settings searched per model), beside the peers: NNCF INT8 with its defaults (transformer scheme
-with SmoothQuant for MiniLM), Optimum's ORTQuantizer avx512_vnni preset, OpenVINO bf16 reshaped to a
-static shape. Latency: every variant in interleaved rounds in this one process (2 threads; the best
-per-round 20th percentile), so load from other processes hits all alike; the load average is
-printed with every table, and the CPU with the instructions that matter.
+Variants: ORT FP32 (the export), edgeship's int8-dynamic and mixed (ONNX Runtime, and the mixed file
+on OpenVINO as built), OpenVINO FP32 and bf16 and NNCF INT8 through ``edgeship convert`` (static
+shapes with length buckets for text, INT8 settings searched per model), beside the peers: NNCF INT8
+with its defaults (transformer scheme with SmoothQuant for MiniLM), Optimum's ORTQuantizer
+avx512_vnni preset, OpenVINO bf16 reshaped to a static shape. Latency: every variant in interleaved
+rounds in this one process (2 threads; the best per-round 20th percentile), so load from other
+processes hits all alike; the load average is printed with every table, and the CPU with the
+instructions that matter.
 """
 
 from __future__ import annotations
@@ -114,9 +115,10 @@ def edgeship_quantized(src: Path, work: Path, name: str, configs: dict[str, Any]
 
 
 def openvino_variants(src: Path, work: Path, name: str, calib: str, select: str, gates: tuple[str, ...],
-                      text: bool) -> tuple[dict[str, Path], dict[str, Any]]:
-    """edgeship convert --target openvino: FP32, bf16, searched NNCF INT8 and INT8 weights (static
-    shapes, buckets for text); and the peers: NNCF INT8 with its defaults and bf16 reshaped static."""
+                      text: bool, as_built: dict[str, Path] | None = None) -> tuple[dict[str, Path], dict[str, Any]]:
+    """edgeship convert --target openvino: FP32, bf16, searched NNCF INT8, INT8 weights and edgeship's
+    files in ``as_built`` as built (their QDQ pairs in INT8, as optimize converts mixed), static shapes
+    (buckets for text); and the peers: NNCF INT8 with its defaults and bf16 reshaped static."""
     from edgeship.check.selection import int8_selector
     from edgeship.core.artifact import Model
     from edgeship.core.data import load_data
@@ -150,6 +152,11 @@ def openvino_variants(src: Path, work: Path, name: str, calib: str, select: str,
                 log(f"  NNCF search chose {s['chosen']} in {time.perf_counter() - t0:.0f} s: " + "; ".join(
                     f"{c['label']}: {'pass' if c['passed'] else 'fail'} (slack {c['slack']:.3f})"
                     for c in s["candidates"]))
+        for built, path in (as_built or {}).items():
+            label = f"openvino-{built}-as-built-static"
+            log(f"converting {name} for OpenVINO: {label} (edgeship's {built} file)")
+            out[label] = target.convert(Model.open(path), work / f"{name}.{label}.xml", precision="as-built",
+                                        **static).path
     except MissingDependency as exc:
         log(f"OpenVINO rows skipped: {exc}")
     return out, notes
@@ -213,7 +220,8 @@ def bench_model(name: str, zoo: str, work: Path, quick: bool, rounds: int, text:
         opt = optimum_avx512_vnni(src, work)
         if opt is not None:
             variants["peer:optimum-avx512_vnni"] = opt
-    ov, notes = openvino_variants(src, work, name, calib, select, gates, text)
+    as_built = {k: variants[k] for k in (("mixed",) if text else ("int8-static", "mixed")) if k in variants}
+    ov, notes = openvino_variants(src, work, name, calib, select, gates, text, as_built)
     variants.update(ov)
 
     rows: dict[str, dict[str, Any]] = {"pytorch-eager-fp32": {"size_bytes": None, "passed": True, "clear": True}}
@@ -250,7 +258,7 @@ def print_model(title: str, res: dict[str, Any], text: bool) -> dict[str, Any]:
           f"({', '.join(res['probes']['families'])}); gate {' and '.join(res['gates'])} on both; "
           f"{THREADS} threads; latency ms (× ORT FP32)")
     metric = ("cosine_mean", "cosine_min") if text else ("top1_agreement_confident", "top5_agreement")
-    head = (f"{'variant':34s} {'size':>6s} {'held-out ' + '/'.join(m.split('_', 1)[1] for m in metric):>28s} "
+    head = (f"{'variant':38s} {'size':>6s} {'held-out ' + '/'.join(m.split('_', 1)[1] for m in metric):>28s} "
             f"{'probes min':>11s} {'all top-1':>9s} {'gate':>8s} " + " ".join(f"{c[3:]:>17s}" for c in cols))
     print(head)
     print("-" * len(head))
@@ -261,7 +269,7 @@ def print_model(title: str, res: dict[str, Any], text: bool) -> dict[str, Any]:
         pmin = p.get("cosine_min") if text else p.get("top1_agreement_confident")
         gate = "-" if name.startswith("pytorch") else ("pass" if r["clear"] else "marginal" if r["passed"] else "FAIL")
         cells = " ".join(f"{r[c]:7.3f} ({fp32[c] / r[c]:5.2f}×)" if c in r else f"{'-':>17s}" for c in cols)
-        print(f"{name:34s} {size:>6s} {held:>28s} {'-' if pmin is None else f'{pmin:.4f}':>11} "
+        print(f"{name:38s} {size:>6s} {held:>28s} {'-' if pmin is None else f'{pmin:.4f}':>11} "
               f"{h.get('top1_agreement', float('nan')):9.4f} {gate:>8s} {cells}")
     for name, r in rows.items():
         for part in ("held_out", "probes"):

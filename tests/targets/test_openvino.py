@@ -69,6 +69,27 @@ def test_nncf_int8_keeps_accuracy(digits_onnx, out_dir, digits_test, digits_cali
     assert m.path.with_suffix(".bin").stat().st_size < ov_fp32.path.with_suffix(".bin").stat().st_size
 
 
+def test_a_qdq_file_runs_as_built(digits_onnx, out_dir, digits_test, digits_calib, ort_logits):
+    """precision as-built: the ONNX file's own QuantizeLinear/DequantizeLinear pairs become INT8 ops
+    (FakeQuantize in the IR), no NNCF pass; the answers stay those of the quantized file."""
+    from edgeship.compress.quantize.api import quantize
+    from edgeship.compress.quantize.configs import Int8StaticConfig
+    from edgeship.targets.base import runner_for
+    from edgeship.targets.openvino.offline import openvino
+
+    qdq = quantize(digits_onnx, Int8StaticConfig(per_channel=True), out=out_dir / "digits_qdq.onnx", calib=digits_calib)
+    m = convert(qdq, "openvino", out_dir / "digits_as_built.xml", precision="as-built")
+    assert m.facts["quantization"].endswith("run in INT8") and "nncf" not in m.facts
+    kinds = {op.get_type_name() for op in openvino().Core().read_model(str(m.path)).get_ops()}
+    assert "FakeQuantize" in kinds
+    with runner_for(m) as r, runner_for(qdq) as ort:
+        out, ref = r.infer(digits_test[0])["logits"], ort.infer(digits_test[0])["logits"]
+    assert np.abs(out - ort_logits).max() > 1e-3  # quantized, not the float model
+    assert abs(accuracy(out, digits_test[1]) - accuracy(ref, digits_test[1])) <= 1.0
+    plain = convert(digits_onnx, "openvino", out_dir / "digits_plain_as_built.xml", precision="as-built")
+    assert plain.facts["quantization"] == "as built: no static INT8 in the graph"
+
+
 def test_int8_without_calibration_is_bad_input(digits_onnx, out_dir):
     with pytest.raises(BadInput, match="calibration"):
         convert(digits_onnx, "openvino", out_dir / "x.xml", precision="int8")

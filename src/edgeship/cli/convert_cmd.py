@@ -37,8 +37,9 @@ def register(sub: Any) -> None:
                                                   "(zoo:NAME, net.py:factory)")
     p.add_argument("--target", "-t", required=True, metavar="NAME", help="target name (see: edgeship targets)")
     p.add_argument("--precision", "-p", default=None, metavar="P",
-                   help="fp32, fp16, bf16, int8, int8-dynamic, int8-weights, palette4 (per target; default: "
-                        "the target's first)")
+                   help="fp32, fp16, bf16, int8, int8-dynamic, int8-weight (OpenVINO), int8-weights and "
+                        "palette4 (Core ML), as-built (OpenVINO: the file's own QDQ INT8); each target's list is "
+                        "in `edgeship targets`; default: the target's first")
     p.add_argument("--calib", default=None, metavar="DATA",
                    help="calibration data for INT8: data:NAME[:SPLIT], an .npz, or a folder of .npy files")
     p.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",

@@ -34,7 +34,10 @@ DEFAULT_BENCH_SEQ = 32  # symbolic sequence dims are benchmarked at this length 
 # Targets other than ONNX Runtime quantize with their own tools (onnx2tf, NNCF, PT2E): an ONNX-level
 # variant maps to the target precision that makes the same kind of model from the FP32 source.
 # FP32-precision variants (fp32 itself, pruned or distilled models) are converted as they are.
-TARGET_PRECISION = {"fp16": "fp16", "int8-dynamic": "int8-dynamic", "int8-static": "int8", "int8-weight": "int8-weight"}
+TARGET_PRECISION = {"fp16": "fp16", "int8-dynamic": "int8-dynamic", "int8-static": "int8", "int8-weight": "int8-weight",
+                    "mixed": "as-built"}
+# target precisions that take the variant's own ONNX file (its quantization as built), not the FP32 one
+AS_BUILT = ("as-built",)
 
 
 def load_recipe(recipe: OptimizeRecipe | str | Path | dict[str, Any]) -> OptimizeRecipe:
@@ -546,7 +549,7 @@ def _conversion_plan(vname: str, precision: str, tname: str, is_torch: bool) -> 
     if tprec is None or tprec not in target.precisions:
         return ("", ""), f"{tname} offers no {vname} conversion (its precisions: {', '.join(target.precisions)})"
     if "onnx" in target.formats:
-        return ("variant" if precision == "fp32" else "fp32", tprec), ""
+        return ("variant" if precision == "fp32" or tprec in AS_BUILT else "fp32", tprec), ""
     if "torch" in target.formats and is_torch and vname in ("fp32", *TARGET_PRECISION):
         return ("torch", tprec), ""
     return ("", ""), f"{tname} converts only from {', '.join(target.formats)} sources"
@@ -656,7 +659,8 @@ def _convert(target: Any, run_dir: Path, model_rel: str, source: Any, stem: str,
     except EdgeshipError as exc:
         return {"error": str(exc)}
     # what the target measured about its file (tensor arena, layout, delegated ops) goes in the report
-    kept = ("arena_bytes", "input_layout", "delegated_ops", "portable_ops", "inference_precision", "nncf")
+    kept = ("arena_bytes", "input_layout", "delegated_ops", "portable_ops", "inference_precision", "nncf",
+            "quantization")
     return {"path": str(converted.path.relative_to(run_dir)),
             "facts": {k: v for k, v in converted.facts.items() if k in kept}}
 

@@ -60,6 +60,10 @@ def convert(model: Model, out: Path, cfg: OpenVinoTargetConfig, calib: Any = Non
         with third_party_output():
             ov_model = nncf.compress_weights(ov_model, mode=nncf.CompressWeightsMode.INT8_ASYM)
         facts["nncf"] = {"compress_weights": "INT8_ASYM", "activations": "float"}
+    if cfg.precision == "as-built":
+        kinds = {op.get_type_name() for op in ov_model.get_ops()}
+        facts["quantization"] = ("as built: its quantize/dequantize pairs run in INT8" if "FakeQuantize" in kinds
+                                 else "as built: no static INT8 in the graph")
     with scratch_dir(out) as work:
         tmp = work / out.name
         ov.save_model(ov_model, str(tmp), compress_to_fp16=compress_fp16)
