@@ -122,7 +122,7 @@ def openvino_variants(src: Path, work: Path, name: str, calib: str, select: str,
     from edgeship.check.selection import int8_selector
     from edgeship.core.artifact import Model
     from edgeship.core.data import load_data
-    from edgeship.core.errors import MissingDependency
+    from edgeship.core.errors import MissingDependency, NotApplicable
     from edgeship.targets.base import get_target
 
     target = get_target("openvino")
@@ -155,8 +155,12 @@ def openvino_variants(src: Path, work: Path, name: str, calib: str, select: str,
         for built, path in (as_built or {}).items():
             label = f"openvino-{built}-as-built-static"
             log(f"converting {name} for OpenVINO: {label} (edgeship's {built} file)")
-            out[label] = target.convert(Model.open(path), work / f"{name}.{label}.xml", precision="as-built",
-                                        **static).path
+            try:
+                out[label] = target.convert(Model.open(path), work / f"{name}.{label}.xml", precision="as-built",
+                                            **static).path
+            except NotApplicable as exc:  # ONNX Runtime's fused INT8 kernels (MiniLM's mixed)
+                notes.setdefault("not_applicable", {})[label] = str(exc)
+                log(f"  {label}: {exc}")
     except MissingDependency as exc:
         log(f"OpenVINO rows skipped: {exc}")
     return out, notes

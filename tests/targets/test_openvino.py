@@ -90,6 +90,24 @@ def test_a_qdq_file_runs_as_built(digits_onnx, out_dir, digits_test, digits_cali
     assert plain.facts["quantization"] == "as built: no static INT8 in the graph"
 
 
+def test_as_built_of_a_file_with_onnx_runtime_kernels_is_not_applicable(tmp_path):
+    """ONNX Runtime's fused INT8 kernels (QAttention: its dynamic quantizer's output for transformers)
+    have no OpenVINO conversion: as-built says so (optimize lists the cell as skipped), nothing written."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from edgeship.core.errors import NotApplicable
+
+    node = helper.make_node("QAttention", ["x"], ["y"], domain="com.microsoft", num_heads=1)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                      helper.make_opsetid("com.microsoft", 1)]), tmp_path / "q.onnx")
+    with pytest.raises(NotApplicable, match=r"as-built: OpenVINO has no conversion for .*QAttention.*onnxruntime"):
+        convert(tmp_path / "q.onnx", "openvino", tmp_path / "q.xml", precision="as-built")
+    assert not (tmp_path / "q.xml").exists()
+
+
 def test_int8_without_calibration_is_bad_input(digits_onnx, out_dir):
     with pytest.raises(BadInput, match="calibration"):
         convert(digits_onnx, "openvino", out_dir / "x.xml", precision="int8")

@@ -394,6 +394,8 @@ def _sweep(sw: Sweep, ex: Executor, store: RunStore, skipped: list[str],
                     if t is None:
                         built[v] = result["built"]
                         targets_for(v)
+                    elif result["row"].get("status") == "not_applicable":  # the target cannot take this file
+                        notes[v].append(f"{v}@{t}: {result['row']['gate']['why']}")
                     elif v not in dropped:
                         rows[(v, t)] = result["row"]
 
@@ -581,6 +583,9 @@ def _variant_on_target(store: RunStore, r: OptimizeRecipe, run_dir: Path, vname:
                                             f"{vname}.{tname}", tprec, calib_spec,
                                             None if source is None else source.tokenizer),
                           files=lambda res: [res["path"]] if res.get("path") else [])
+        if "not_applicable" in conv:
+            row["status"], row["gate"]["why"] = "not_applicable", conv["not_applicable"]
+            return row
         if "error" in conv or "not_run" in conv:
             row["status"] = "not_run" if "not_run" in conv else "error"
             row["gate"]["why"] = conv.get("not_run") or f"convert failed: {conv['error']}"
@@ -656,6 +661,8 @@ def _convert(target: Any, run_dir: Path, model_rel: str, source: Any, stem: str,
                                    **extra)
     except NotRunnableHere as exc:
         return {"not_run": str(exc)}
+    except NotApplicable as exc:
+        return {"not_applicable": str(exc)}
     except EdgeshipError as exc:
         return {"error": str(exc)}
     # what the target measured about its file (tensor arena, layout, delegated ops) goes in the report

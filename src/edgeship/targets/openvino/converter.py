@@ -9,11 +9,12 @@ the result's facts (``nncf.search``)."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from edgeship.core.artifact import IOSpec, Model
-from edgeship.core.errors import BadInput
+from edgeship.core.errors import BadInput, NotApplicable
 from edgeship.core.logs import third_party_output
 from edgeship.targets.openvino import offline, precision_guard
 from edgeship.targets.openvino.target import PRECISIONS, OpenVinoTargetConfig, Selector
@@ -30,6 +31,11 @@ def convert(model: Model, out: Path, cfg: OpenVinoTargetConfig, calib: Any = Non
     try:
         ov_model = core.read_model(str(model.path))
     except RuntimeError as exc:
+        missing = re.search(r"No conversion rule found for operations: ([^\n]+)", str(exc))
+        if cfg.precision == "as-built" and missing:  # a quantizer's fused kernels (ONNX Runtime's QAttention)
+            raise NotApplicable(f"as-built: OpenVINO has no conversion for the file's {missing.group(1).strip()}; "
+                                "run it on onnxruntime, or give OpenVINO the FP32 file (--precision int8 "
+                                "quantizes it with NNCF)") from None
         raise BadInput(f"OpenVINO cannot read {str(model.path)!r}: {str(exc).strip().splitlines()[0][:300]}") from None
     if cfg.length_buckets and not any("mask" in n for n in model.io.input_names):
         raise BadInput("openvino length_buckets pad text inputs and mask the padding out; the model has no "
