@@ -169,3 +169,36 @@ def test_a_build_that_trains_needs_only_the_pytorch_source(tmp_path):
     assert res["ran"] == ["build-prune-30"]
     key = json.loads((run / "steps" / "build-prune-30.json").read_text())["key_detail"]
     assert key["model"] == "zoo:digits-cnn" and "fp32" not in key
+
+
+def _with_an_onnx_runtime_only_op(path):
+    """x @ W, then com.microsoft.Inverse: ONNX Runtime runs it, OpenVINO has no conversion for it."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array((np.random.default_rng(1).standard_normal((4, 4)) + 4 * np.eye(4)).astype(np.float32),
+                                "W")
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["h"]),
+             helper.make_node("Inverse", ["h"], ["y"], domain="com.microsoft")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4, 4])], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                      helper.make_opsetid("com.microsoft", 1)]), path)
+    return path
+
+
+def test_a_built_file_a_target_cannot_take_is_a_skipped_cell_with_its_reason(tmp_path):
+    """The mixed file on OpenVINO goes as built; one with an op OpenVINO has no conversion for is listed
+    as skipped with that reason (not an error row), while ONNX Runtime's row stands."""
+    pytest.importorskip("openvino")
+    model = _with_an_onnx_runtime_only_op(tmp_path / "inv.onnx")
+    x = np.eye(4, dtype=np.float32) + 0.1 * np.random.default_rng(0).standard_normal((40, 4, 4)).astype(np.float32)
+    np.savez(tmp_path / "eval.npz", x=x[:20])
+    np.savez(tmp_path / "calib.npz", x=x[20:])
+    report = optimize(OptimizeRecipe(model=str(model), data=str(tmp_path / "eval.npz"),
+                                     calib=str(tmp_path / "calib.npz"), out=str(tmp_path / "run"),
+                                     variants=("mixed",), targets=("onnxruntime", "openvino"), bench_min_time_s=0.1,
+                                     gates=("cosine_min>=0.9",)))
+    assert [r["id"] for r in report["variants"]] == ["mixed@onnxruntime"]
+    (why,) = [s for s in report["skipped"] if s.startswith("mixed@openvino")]
+    assert "as-built: OpenVINO has no conversion" in why and "Inverse" in why
