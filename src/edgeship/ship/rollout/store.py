@@ -65,10 +65,10 @@ class RolloutStore:
         self._cohorts: dict[tuple[int, int, int], set[str]] = {}
         self._totals: dict[str, dict[str, Aggregate]] = {}  # target → device → merged telemetry
         self._profiles: dict[str, dict[str, Any] | None] = {}
-        self._ingest_sql: tuple[Any, Any, Any] | None = None
         self.engine = engine_for(db)
         upgrade(self.engine)
         self.t = TABLES
+        self._ingest_sql = self._ingest_statements()
 
     def close(self) -> None:
         with self._lock:
@@ -380,26 +380,25 @@ class RolloutStore:
         return {d: totals[d] for d in devices if d in totals}
 
     def _ingest_statements(self) -> tuple[Any, Any, Any]:
-        """The three statements of an ingest, built once: composing them with their values in every
-        request cost more than the database (SQLAlchemy's coercions and cache keys, ~1 ms a report)."""
+        """The three statements of an ingest, built once (in ``__init__``): composing them with their
+        values in every request cost more than the database (SQLAlchemy's coercions and cache keys,
+        ~1 ms a report)."""
         import sqlalchemy as sa
 
-        if self._ingest_sql is None:
-            tel, tot, ro = self.t["telemetry"], self.t["telemetry_totals"], self.t["rollouts"]
-            insert = _insert(self.engine, tel).on_conflict_do_nothing().returning(tel.c.id)
-            upsert = _insert(self.engine, tot)
-            upsert = upsert.on_conflict_do_update(index_elements=[tot.c.target, tot.c.device_id], set_={
-                "last_at": upsert.excluded.last_at, "inferences": upsert.excluded.inferences,
-                "errors": upsert.excluded.errors, "body": upsert.excluded.body})
-            active = sa.select(ro.c.id, ro.c.target).where(ro.c.status == "active")  # a few at a time
-            self._ingest_sql = (insert, upsert, active)
-        return self._ingest_sql
+        tel, tot, ro = self.t["telemetry"], self.t["telemetry_totals"], self.t["rollouts"]
+        insert = _insert(self.engine, tel).on_conflict_do_nothing().returning(tel.c.id)
+        upsert = _insert(self.engine, tot)
+        upsert = upsert.on_conflict_do_update(index_elements=[tot.c.target, tot.c.device_id], set_={
+            "last_at": upsert.excluded.last_at, "inferences": upsert.excluded.inferences,
+            "errors": upsert.excluded.errors, "body": upsert.excluded.body})
+        active = sa.select(ro.c.id, ro.c.target).where(ro.c.status == "active")  # a few at a time
+        return insert, upsert, active
 
     def ingest(self, device_id: str, reports: list[Aggregate], report_ids: list[str],
                dropped: list[int]) -> dict[str, Any]:
         """Store telemetry reports of one device; a report it sent before (same id) is skipped.
         Rollouts whose release the reports are about evaluate their gates (at most once a second)."""
-        insert, upsert, active = self._ingest_statements()
+        insert, upsert, active = self._ingest_sql
         accepted = duplicates = 0
         now = time.time()
         with self._lock, self.engine.begin() as conn:

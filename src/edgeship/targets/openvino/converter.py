@@ -36,7 +36,9 @@ def convert(model: Model, out: Path, cfg: OpenVinoTargetConfig, calib: Any = Non
             raise NotApplicable(f"as-built: OpenVINO has no conversion for the file's {missing.group(1).strip()}; "
                                 "run it on onnxruntime, or give OpenVINO the FP32 file (--precision int8 "
                                 "quantizes it with NNCF)") from None
-        raise BadInput(f"OpenVINO cannot read {str(model.path)!r}: {str(exc).strip().splitlines()[0][:300]}") from None
+        # the message's first line only names OpenVINO's own source file; the ops it lacks say what is wrong
+        why = f"no conversion for {missing.group(1).strip()}" if missing else str(exc).strip().splitlines()[0][:300]
+        raise BadInput(f"OpenVINO cannot read {str(model.path)!r}: {why}") from None
     if cfg.length_buckets and not any("mask" in n for n in model.io.input_names):
         raise BadInput("openvino length_buckets pad text inputs and mask the padding out; the model has no "
                        "attention mask input (inputs: " + ", ".join(model.io.input_names) + "); drop length_buckets")
