@@ -118,6 +118,12 @@ class Int8StaticConfig(QuantConfig):
     nodes_to_exclude: tuple[str, ...] = described((), "node names to keep in float (names from edgeship inspect or "
                                                   "a mixed result's nodes_kept_fp32)", metavar="N1,N2")
     calib_samples: int = described(128, "at most N samples are used to calibrate", metavar="N")
+    # rounding weights to INT8 shifts each output channel's mean (depthwise convolutions most): measured
+    # per layer against the float model and taken out of the INT32 bias
+    bias_correction: bool = described(True, "correct the shift that weight rounding leaves in each Conv/Gemm "
+                                      "output channel's mean, layer by layer on calibration samples")
+    bias_correction_samples: int = described(64, "at most N calibration samples measure the bias shifts",
+                                             metavar="N")
     pad_policy: PadPolicy = described("bucket", "calibration inputs of different lengths: padded to one, or "
                                       "calibrated length by length")
     chunk_size: int = described(16, "samples held in memory at once during calibration", metavar="N")
@@ -133,6 +139,8 @@ class Int8StaticConfig(QuantConfig):
             raise BadInput(f"{name}.calib_samples={self.calib_samples}; use at least {MIN_CALIB_SAMPLES}")
         if self.chunk_size < 1:
             raise BadInput(f"{name}.chunk_size={self.chunk_size}; use at least 1")
+        if self.bias_correction_samples < 1:
+            raise BadInput(f"{name}.bias_correction_samples={self.bias_correction_samples}; use at least 1, e.g. 64")
 
     @property
     def needs_calibration(self) -> bool:

@@ -3,6 +3,7 @@ static QDQ (activation ranges calibrated on data)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -73,5 +74,18 @@ def int8_static(src: Path, cfg: Int8StaticConfig, ctx: QuantContext, out: Path) 
                     weight_type=QuantType.QInt8, nodes_to_exclude=excluded,
                     calibrate_method=method, calibration_cache_path=cache,
                     extra_options={"ActivationSymmetric": cfg.symmetric_activations, "WeightSymmetric": True})
-    return {**facts, "calibration": {"method": cfg.calibration, "samples": len(samples), "policy": cfg.pad_policy},
-            "nodes_kept_fp32": excluded}
+    facts = {**facts, "calibration": {"method": cfg.calibration, "samples": len(samples), "policy": cfg.pad_policy},
+             "nodes_kept_fp32": excluded}
+    if cfg.bias_correction:
+        from edgeship.compress.quantize.bias_correction import correct_biases
+
+        corrected = ctx.tmp(f"bias-corrected-{out.stem}.onnx")
+        info = correct_biases(model_in, out, ctx.calib.samples[:cfg.bias_correction_samples], corrected,
+                              progress=ctx.say)
+        if info["layers"]:
+            ctx.say(f"bias correction: {info['layers']} layers on {info['samples']} samples")
+            shutil.move(corrected, out)
+        else:
+            corrected.unlink(missing_ok=True)
+        facts["bias_correction"] = {k: v for k, v in info.items() if k != "per_layer"}
+    return facts
