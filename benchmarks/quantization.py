@@ -143,7 +143,9 @@ def openvino_variants(src: Path, work: Path, name: str, calib: str, select: str,
         for label, opts in options.items():
             log(f"converting {name} for OpenVINO: {label}")
             t0 = time.perf_counter()
-            extra = {"selector": selector} if label == "openvino-int8-searched-static" else {}
+            # NNCF's settings, and the run-time activation groups of INT8 weights, chosen on the select split
+            extra = {"selector": selector} if label in ("openvino-int8-searched-static",
+                                                        "openvino-int8-weight-static") else {}
             m = target.convert(model, work / f"{name}.{label}.xml", calib=data, **opts, **extra)
             out[label] = m.path
             if "search" in m.facts.get("nncf", {}):
@@ -152,6 +154,12 @@ def openvino_variants(src: Path, work: Path, name: str, calib: str, select: str,
                 log(f"  NNCF search chose {s['chosen']} in {time.perf_counter() - t0:.0f} s: " + "; ".join(
                     f"{c['label']}: {'pass' if c['passed'] else 'fail'} (slack {c['slack']:.3f})"
                     for c in s["candidates"]))
+            if "activation_group_search" in m.facts:
+                g = m.facts["activation_group_search"]
+                notes["activation_group_search"] = g
+                log(f"  activation groups: chose {g['chosen']} in {time.perf_counter() - t0:.0f} s: " + "; ".join(
+                    f"{c['group']}: {'pass' if c['passed'] else 'fail'} (slack {c['slack']:.3f})"
+                    for c in g["candidates"]))
         for built, path in (as_built or {}).items():
             label = f"openvino-{built}-as-built-static"
             log(f"converting {name} for OpenVINO: {label} (edgeship's {built} file)")

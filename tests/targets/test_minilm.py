@@ -64,7 +64,8 @@ def test_openvino_int8_picks_the_transformer_scheme_and_the_probes_judge_it(mini
 
 
 def test_openvino_int8_weights_pass_where_static_int8_fails(minilm, tmp_path):
-    """NNCF's weight compression (8-bit weights with the embeddings, float activations) keeps the
+    """NNCF's weight compression (8-bit weights with the embeddings, activations quantized at run time
+    per token and group) keeps the
     short replies and the probes that static INT8 loses, at about a quarter of the FP32 size."""
     pytest.importorskip("nncf")
     from edgeship.export.exporter import export
@@ -77,6 +78,46 @@ def test_openvino_int8_weights_pass_where_static_int8_fails(minilm, tmp_path):
     assert cand["outputs"]["sentence_embedding"]["cosine_min"] < 0.99999  # really compressed
     assert cand["status"] == "pass", cand
     assert cand["probes"]["status"] == "pass" and cand["probes"]["summary"]["cosine_min"] >= 0.98
+
+
+def test_openvino_int8_weight_activation_groups_are_chosen_on_select_and_hold_on_test(minilm, tmp_path):
+    """With a selector, int8-weight tries the run-time activation groups coarsest first (coarser is
+    faster) and keeps the first that passes the select split and the selection probes; the file it
+    makes then passes on the test split and the check's own probes, and compiles with that group."""
+    pytest.importorskip("nncf")
+    from edgeship.check.selection import int8_selector
+    from edgeship.core.data import load_data
+    from edgeship.export.exporter import export
+    from edgeship.targets.base import get_target, runner_for
+    from edgeship.targets.openvino.target import ACTIVATION_GROUPS
+
+    onnx_model = export(minilm, tmp_path / "minilm.onnx")
+    calib = load_data("data:sentences:calib", onnx_model.io, limit=64, tokenizer=minilm.tokenizer)
+    select = load_data("data:sentences:select", onnx_model.io, limit=96, tokenizer=minilm.tokenizer)
+    selector = int8_selector(onnx_model, select, list(minilm.gate), calib=calib)
+    ov = get_target("openvino").convert(onnx_model, tmp_path / "minilm-w8.xml", precision="int8-weight",
+                                        selector=selector)
+    search = ov.facts["activation_group_search"]
+    tried = [c["group"] for c in search["candidates"]]
+    assert tried == list(ACTIVATION_GROUPS[:len(tried)])  # coarsest first, stopped at the first pass
+    chosen = [c for c in search["candidates"] if c["chosen"]]
+    assert len(chosen) == 1 and chosen[0]["group"] == search["chosen"] == ov.facts["activation_group_size"]
+    assert chosen[0]["passed"] and all(not c["passed"] for c in search["candidates"][:-1])
+    assert all(c["selection"]["rows"] == 96 and c["probes"]["rows"] > 20 for c in search["candidates"])
+    assert ov.facts["nncf"]["activations"] == f"INT8 at run time, per token and per {search['chosen']} input channels"
+    with runner_for(ov, threads=1) as runner:
+        compiled = runner.activate()[1]
+        assert int(compiled.get_property("DYNAMIC_QUANTIZATION_GROUP_SIZE")) == search["chosen"]
+    _, cand = _check(minilm, ov, "openvino")
+    assert cand["status"] == "pass", cand
+    assert cand["probes"]["status"] == "pass"
+    # group 0: activations in float, closer to FP32 than any INT8 grouping
+    flt = convert(onnx_model, "openvino", tmp_path / "minilm-w8f.xml", precision="int8-weight",
+                  activation_group_size=0)
+    assert flt.facts["nncf"]["activations"] == "float"
+    _, cand_f = _check(minilm, flt, "openvino")
+    assert (cand_f["outputs"]["sentence_embedding"]["cosine_min"]
+            > cand["outputs"]["sentence_embedding"]["cosine_min"])
 
 
 def test_executorch_fp32_dynamic_sequence_passes_the_gate(minilm, tmp_path):

@@ -108,6 +108,23 @@ def test_as_built_of_a_file_with_onnx_runtime_kernels_is_not_applicable(tmp_path
     assert not (tmp_path / "q.xml").exists()
 
 
+def test_int8_weight_compiles_with_its_activation_group(digits_onnx, out_dir, digits_test, ort_logits):
+    """The group of input channels per run-time activation scale is part of the file's facts, and the
+    runner compiles the IR with it; a negative group is refused with the fix."""
+    pytest.importorskip("nncf")
+    from edgeship.targets.base import runner_for
+
+    m = convert(digits_onnx, "openvino", out_dir / "digits_ov_w8_g16.xml", precision="int8-weight",
+                activation_group_size=16)
+    assert m.facts["activation_group_size"] == 16 and "per 16 input channels" in m.facts["nncf"]["activations"]
+    with runner_for(Model.open(m.path), threads=1) as runner:
+        assert int(runner.activate()[1].get_property("DYNAMIC_QUANTIZATION_GROUP_SIZE")) == 16
+        out = runner.infer(digits_test[0])["logits"]
+    assert (out.argmax(1) == ort_logits.argmax(1)).mean() >= 0.97  # 8-bit weights, INT8 activations
+    with pytest.raises(BadInput, match="activation_group_size=-1"):
+        OpenVinoTargetConfig(precision="int8-weight", activation_group_size=-1)
+
+
 def test_int8_without_calibration_is_bad_input(digits_onnx, out_dir):
     with pytest.raises(BadInput, match="calibration"):
         convert(digits_onnx, "openvino", out_dir / "x.xml", precision="int8")

@@ -654,7 +654,8 @@ def _convert(target: Any, run_dir: Path, model_rel: str, source: Any, stem: str,
         calib = (load_data(calib_spec, model.io, tokenizer=tokenizer)
                  if calib_spec and precision.startswith(("int", "fp16")) else None)  # fp16: to find what breaks
         extra = {}
-        if getattr(target, "selects_int8", False) and precision == "int8" and calib_spec and source is None:
+        if getattr(target, "selects_int8", False) and precision in ("int8", "int8-weight") and calib_spec \
+                and source is None:
             selector = _int8_selector(model, calib_spec, calib, run_dir / "golden.npz", tokenizer)
             extra = {"selector": selector} if selector is not None else {}
         converted = target.convert(source if source is not None else model, out, precision=precision, calib=calib,
@@ -667,7 +668,7 @@ def _convert(target: Any, run_dir: Path, model_rel: str, source: Any, stem: str,
         return {"error": str(exc)}
     # what the target measured about its file (tensor arena, layout, delegated ops) goes in the report
     kept = ("arena_bytes", "input_layout", "delegated_ops", "portable_ops", "inference_precision", "nncf",
-            "quantization")
+            "quantization", "activation_group_size")
     return {"path": str(converted.path.relative_to(run_dir)),
             "facts": {k: v for k, v in converted.facts.items() if k in kept}}
 

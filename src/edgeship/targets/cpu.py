@@ -25,6 +25,7 @@ PRECISION_INSTRUCTIONS: dict[str, tuple[tuple[str, str], ...]] = {
 # precisions named by variants and targets → the arithmetic they run in
 ARITHMETIC = {"int8": "int8", "int8-dynamic": "int8", "int8-static": "int8", "mixed": "int8", "int4": "int8",
               "as-built": "int8",  # OpenVINO running a QDQ file: its quantized ops in INT8
+              "int8-weight": "int8",  # OpenVINO quantizes the activations of INT8-weight layers at run time
               "bf16": "bf16", "fp16": "fp16", "fp32": "fp32"}
 WITHOUT = {"int8": "no VNNI or AMX: INT8 dot products run as AVX2/AVX-512 multiply-adds",
            "bf16": "no BF16 instructions: bf16 is converted to f32",

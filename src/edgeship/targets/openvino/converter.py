@@ -17,7 +17,7 @@ from edgeship.core.artifact import IOSpec, Model
 from edgeship.core.errors import BadInput, NotApplicable
 from edgeship.core.logs import third_party_output
 from edgeship.targets.openvino import offline, precision_guard
-from edgeship.targets.openvino.target import PRECISIONS, OpenVinoTargetConfig, Selector
+from edgeship.targets.openvino.target import ACTIVATION_GROUPS, PRECISIONS, OpenVinoTargetConfig, Selector
 from edgeship.targets.util import calib_rows, check_output_path, inherited_facts, scratch_dir
 
 
@@ -67,7 +67,9 @@ def convert(model: Model, out: Path, cfg: OpenVinoTargetConfig, calib: Any = Non
         nncf = offline.nncf()
         with third_party_output():
             ov_model = nncf.compress_weights(ov_model, mode=nncf.CompressWeightsMode.INT8_ASYM)
-        facts["nncf"] = {"compress_weights": "INT8_ASYM", "activations": "float"}
+        facts["nncf"] = {"compress_weights": "INT8_ASYM"}
+        if cfg.activation_group_size is not None:
+            facts["activation_group_size"] = cfg.activation_group_size
     if cfg.precision == "as-built":
         kinds = {op.get_type_name() for op in ov_model.get_ops()}
         facts["quantization"] = ("as built: its quantize/dequantize pairs run in INT8" if "FakeQuantize" in kinds
@@ -79,7 +81,35 @@ def convert(model: Model, out: Path, cfg: OpenVinoTargetConfig, calib: Any = Non
         os.replace(tmp.with_suffix(".bin"), out.with_suffix(".bin"))
         os.replace(tmp, out)
     facts["ops"] = len(ov_model.get_ops())
+    if cfg.precision == "int8-weight" and cfg.activation_group_size is None and selector is not None and cfg.search:
+        facts.update(_searched_activation_groups(model, out, cfg, facts, selector))
+    if cfg.precision == "int8-weight":
+        group = facts.get("activation_group_size")
+        facts["nncf"]["activations"] = ("INT8 at run time, per token and per OpenVINO's default group of channels"
+                                        if group is None else "float" if group == 0 else
+                                        f"INT8 at run time, per token and per {group} input channels")
     return model.derive(out, "convert:openvino", cfg.to_dict(), fmt="openvino", io=model.io, facts=facts).save()
+
+
+def _searched_activation_groups(model: Model, ir: Path, cfg: OpenVinoTargetConfig, facts: dict[str, Any],
+                                selector: Selector) -> dict[str, Any]:
+    """int8-weight: the coarsest activation group (ACTIVATION_GROUPS) that the selector passes, else
+    the one it judges closest; every group tried is recorded. The IR is the same for all: the group
+    is how the CPU plugin compiles it."""
+    records: list[dict[str, Any]] = []
+    for group in ACTIVATION_GROUPS:
+        candidate = model.derive(ir, "convert:openvino", cfg.to_dict(), fmt="openvino", io=model.io,
+                                 facts={**facts, "activation_group_size": group})
+        _, (record,) = selector([(f"groups of {group}", candidate)])
+        records.append({**record, "group": group})
+        if record["passed"]:
+            break
+    passing = [r for r in records if r["passed"]]
+    chosen = passing[0] if passing else max(records, key=lambda r: r["slack"])
+    for r in records:
+        r["chosen"] = r is chosen
+    return {"activation_group_size": chosen["group"],
+            "activation_group_search": {"chosen": chosen["group"], "candidates": records}}
 
 
 def search_space(cfg: OpenVinoTargetConfig, model: Model) -> list[tuple[str, OpenVinoTargetConfig]]:

@@ -59,6 +59,9 @@ class OpenVinoRunner(Runner):
     def _compile(self, shapes: dict[str, tuple[int, ...]] | None) -> Any:
         """The model compiled for this device, reshaped to static ``shapes`` when given."""
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": self.precision_hint}
+        group = self.model.facts.get("activation_group_size")
+        if group is not None:  # int8-weight: activations quantized at run time, one scale per group
+            config["DYNAMIC_QUANTIZATION_GROUP_SIZE"] = int(group)
         if self.threads:
             config["INFERENCE_NUM_THREADS"] = int(self.threads)
         try:

@@ -21,10 +21,12 @@ PRECISIONS: dict[str, tuple[bool, str]] = {
     "fp16": (True, "f16"),
     "bf16": (False, "bf16"),
     "int8": (False, "f32"),  # NNCF INT8; activations the quantizer left in float run in f32
-    # NNCF compress_weights INT8 (asymmetric, per output channel; embeddings too): 8-bit weights,
-    # float arithmetic (bf16 where the CPU has it). On MiniLM (benchmarks/quantization.py, Intel Xeon
-    # with AMX): 26% of the FP32 size, min cosine 0.997 held-out, 2.31x ORT FP32 at b1 s32, where
-    # static INT8 fails
+    # NNCF compress_weights INT8 (asymmetric, per output channel; embeddings too): 8-bit weights; the
+    # CPU plugin quantizes each layer's activations to INT8 at run time, per token and per group of
+    # input channels (DYNAMIC_QUANTIZATION_GROUP_SIZE, searched with a selector: ACTIVATION_GROUPS),
+    # the rest in bf16 where the CPU has it. On MiniLM (benchmarks/quantization.py): 26% of the FP32
+    # size, passing where static INT8 fails; at b1 s32 2.31x ORT FP32 (Intel Xeon with AMX, groups of
+    # 32), 2.4x with groups of 32 and 2.8x with groups of 128 (AMD EPYC with AVX512-VNNI)
     "int8-weight": (False, "bf16"),
     # the variant's own quantization, as built: OpenVINO reads an ONNX graph's QuantizeLinear/
     # DequantizeLinear pairs and runs those ops in INT8; what the quantizer left in float runs at
@@ -34,6 +36,11 @@ PRECISIONS: dict[str, tuple[bool, str]] = {
     "as-built": (False, "bf16"),
 }
 MODEL_TYPES = ("auto", None, "transformer")
+# int8-weight: the groups of input channels that share an activation scale, coarsest (fastest: fewer
+# scales, longer INT8 dot products) first; a selector keeps the coarsest that passes. Measured on
+# MiniLM (AMD EPYC, b1 s32): 32 (OpenVINO's default) 2.0-2.4x ORT FP32, 64 2.6x, 128 2.8x; 384 (one
+# scale per token in most layers) failed the held-out gate (min cosine 0.976)
+ACTIVATION_GROUPS = (128, 64, 32)
 # (candidates as (label, Model)) -> (index of the one to keep, a record per candidate)
 Selector = Callable[[list[tuple[str, Model]]], tuple[int, list[dict[str, Any]]]]
 PRESETS = ("performance", "mixed")
@@ -57,6 +64,10 @@ class OpenVinoTargetConfig(TargetConfig):
     # and the generic scheme; for other graphs, the two presets and full bias correction — each
     # judged on selection data and probes, the best kept. Without one, the fields above apply.
     search: bool = True
+    # int8-weight: input channels per run-time activation scale (OpenVINO's DYNAMIC_QUANTIZATION_GROUP_SIZE);
+    # None: searched with a selector (ACTIVATION_GROUPS), OpenVINO's default without one; 0 keeps
+    # activations in float
+    activation_group_size: int | None = None
     # run as static-shape models, one compiled per input shape (12-25 % faster than dynamic shapes on
     # MiniLM); with length_buckets, text inputs are padded to the next bucket (masked out) first
     static_shapes: bool = False
@@ -70,6 +81,9 @@ class OpenVinoTargetConfig(TargetConfig):
         self.choose("model_type", MODEL_TYPES)
         self.choose("preset", PRESETS)
         self.at_least(1, "calib_samples")
+        if self.activation_group_size is not None and self.activation_group_size < 0:
+            raise BadInput(f"{self.target} activation_group_size={self.activation_group_size}; give 0 (float "
+                           "activations) or a group of input channels, e.g. 128")
         if self.length_buckets and (not self.static_shapes or any(b < 2 for b in self.length_buckets)):
             raise BadInput(f"{self.target} length_buckets {list(self.length_buckets)}: give lengths of 2 or more "
                            "together with static_shapes=true")
