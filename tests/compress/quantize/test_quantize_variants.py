@@ -65,3 +65,21 @@ def test_int8_dynamic_is_skipped_for_conv_heavy_graphs_with_the_reason(mlp: Path
     with pytest.raises(NotApplicable, match="int8-dynamic skipped: 2 Conv layers"):
         get_variant("int8-dynamic").build(ctx)
     assert not (tmp_path / "dyn.onnx").exists()
+
+
+def test_the_mixed_search_tries_calibration_methods_in_place_of_dynamic_int8_on_conv_graphs(tmp_path: Path) -> None:
+    import numpy as np
+
+    from edgeship.compress.quantize.api import quantize
+    from edgeship.compress.quantize.configs import MixedConfig
+
+    conv = _conv_net(tmp_path / "conv.onnx")
+    calib = tmp_path / "calib.npz"
+    np.savez(calib, x=np.random.default_rng(3).uniform(0, 1, (24, 3, 8, 8)).astype(np.float32))
+    facts = quantize(conv, MixedConfig(gates=("cosine_min>=0.9",), probes=False), out=tmp_path / "mixed.onnx",
+                     calib=calib).facts
+    assert sorted(c["base"] for c in facts["candidates"]) == ["int8-static", "int8-static+percentile"]
+    assert [c["base"] for c in facts["skipped_candidates"]] == ["int8-dynamic", "int8-dynamic+smooth0.7",
+                                                                "int8-dynamic+smooth0.5"]
+    assert all("Conv layers hold" in c["why"] for c in facts["skipped_candidates"])
+    assert facts["base"]["kind"] == "int8-static" and facts["base"]["calibration"] in ("minmax", "percentile")

@@ -169,7 +169,7 @@ class Int4WeightConfig(QuantConfig):
             raise BadInput(f"{name}.block_size={self.block_size}; use a power of two >= 16 (32, 64, 128)")
 
 
-def _default_candidates() -> tuple[QuantConfig, ...]:
+def default_candidates() -> tuple[QuantConfig, ...]:
     return (Int8DynamicConfig(), Int8DynamicConfig(smooth_alpha=0.7), Int8DynamicConfig(smooth_alpha=0.5),
             Int8StaticConfig(per_channel=True))
 
@@ -191,7 +191,7 @@ class MixedConfig(QuantConfig):
     # Reserve this fraction of each gate's allowed error: cosine_min>=0.98 with 0.25 → search for 0.985.
     margin: float = described(0.25, "fraction of each gate's allowed error kept in reserve", metavar="F")
     candidates: tuple[QuantConfig, ...] = dataclasses.field(
-        default_factory=_default_candidates, metadata={"help": "the base configs tried (a config file sets them)"})
+        default_factory=default_candidates, metadata={"help": "the base configs tried (a config file sets them)"})
     time_budget_s: float = described(600.0, "seconds for the search", metavar="S")
     max_fp32_nodes: int = described(16, "at most N nodes kept in FP32", metavar="N")
     # the word-embedding table is half of a small encoder's file: keeping it FP32 costs the size

@@ -39,8 +39,17 @@ from edgeship.check.gates import slack as gate_slack
 from edgeship.check.gates import tightened
 from edgeship.compress.quantize import graph
 from edgeship.compress.quantize.api import QuantContext, quantizer_for, register_quantizer
-from edgeship.compress.quantize.configs import Int8DynamicConfig, MixedConfig, QuantConfig
+from edgeship.compress.quantize.configs import (
+    Int8DynamicConfig,
+    Int8StaticConfig,
+    MixedConfig,
+    QuantConfig,
+    default_candidates,
+)
 from edgeship.core.errors import BadInput, InternalError
+
+# static INT8 calibrations the search tries on conv-heavy graphs (default candidates only)
+CONV_CALIBRATIONS = ("minmax", "percentile")
 
 Feeds = dict[str, np.ndarray]
 
@@ -381,6 +390,8 @@ def _label(c: QuantConfig) -> str:
     extra = ""
     if isinstance(c, Int8DynamicConfig) and c.smooth_alpha is not None:
         extra = f"+smooth{c.smooth_alpha:g}"
+    if isinstance(c, Int8StaticConfig) and c.calibration != "minmax":
+        extra = f"+{c.calibration}"
     return c.kind + extra
 
 
@@ -398,6 +409,12 @@ def mixed(src: Path, cfg: MixedConfig, ctx: QuantContext, out: Path) -> dict[str
     heavy = graph.conv_heavy(onnx.load(str(src), load_external_data=False))
     candidates = [c for c in cfg.candidates if not (heavy and isinstance(c, Int8DynamicConfig))] or list(cfg.candidates)
     skipped = [{"base": _label(c), "why": f"skipped: {heavy}"} for c in cfg.candidates if c not in candidates]
+    if heavy and cfg.candidates == default_candidates():
+        # in place of the dynamic candidates, the calibration methods: neither wins everywhere (on
+        # EfficientNet-Lite0, with bias correction, minmax ranges flipped a confident test crop that
+        # percentile ranges kept; percentile, calibrated on more samples, flipped two selection crops)
+        candidates += [c.replace(calibration=m) for c in list(candidates) if isinstance(c, Int8StaticConfig)
+                       for m in CONV_CALIBRATIONS if m != c.calibration]
     for c in candidates:
         if search.time_left() <= 0 and whole:
             break
