@@ -54,5 +54,7 @@ for _cfg in default_method_configs():
     register_variant(_cfg.kind, PRECISIONS[_cfg.kind], _cfg, f"edgeship.quantize with {type(_cfg).__name__}()",
                      timed=isinstance(_cfg, MixedConfig))  # the mixed search times its candidates
 
-# 8-bit weights, float activations: MatMulNBits on ONNX Runtime; on OpenVINO, NNCF's compress_weights
-register_variant("int8-weight", "int8", Int4WeightConfig(bits=8), "weight-only INT8 (activations float)")
+# 8-bit weights, activations quantized at run time: MatMulNBits at accuracy_level 4 on ONNX Runtime; on
+# OpenVINO, NNCF's compress_weights, its CPU plugin quantizing activations per token and group
+register_variant("int8-weight", "int8", Int4WeightConfig(bits=8),
+                 "INT8 weights (activations quantized at run time, per token and group)")
