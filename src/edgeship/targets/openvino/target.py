@@ -59,7 +59,7 @@ class OpenVinoTargetConfig(TargetConfig):
     # 0.957 without (benchmarks/quantization.py). ENVIRONMENT.md saw the opposite on static 1x32 shapes.
     smooth_quant: bool = True
     fast_bias_correction: bool = True
-    # With a selector (edgeship convert and optimize hand one in, built by check.selection): NNCF's
+    # With a selector (optimize hands one in, built by check.selection): NNCF's
     # settings are chosen per model rather than fixed — for a transformer, SmoothQuant on and off
     # and the generic scheme; for other graphs, the two presets and full bias correction — each
     # judged on selection data and probes, the best kept. Without one, the fields above apply.
