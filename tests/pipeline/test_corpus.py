@@ -89,9 +89,14 @@ def _mobilenet_matrix(recipe, spec):
     for row in rows.values():
         assert _one_line(row["gate"]["why"]) and row["status"] in ("pass", "fail"), (row["id"], row["gate"]["why"])
     assert report["data"]["calib"] == "data:images:calib"
-    for cell in ("fp16@openvino", "int8-static@openvino"):
-        assert rows[cell]["metrics"]["cosine_min"] > 0.9, (cell, rows[cell]["gate"]["why"])
-        assert "values are zero" not in rows[cell]["gate"]["why"]
     skipped = " ".join(report["skipped"])
+    # fp16 is planned only on CPUs with fp16 arithmetic (AVX512-FP16); elsewhere it is skipped with why
+    if "fp16@openvino" not in rows:
+        assert "fp16@openvino: fp16 cannot be faster than FP32 on this CPU" in skipped
+    for cell in ("fp16@openvino", "int8-static@openvino"):
+        if cell in rows:
+            assert rows[cell]["metrics"]["cosine_min"] > 0.9, (cell, rows[cell]["gate"]["why"])
+            assert "values are zero" not in rows[cell]["gate"]["why"]
+    assert "int8-static@openvino" in rows
     assert "int8-dynamic@onnxruntime: int8-dynamic would run this graph's convolutions" in skipped
     assert "int4-weight@onnxruntime: int4-weight packs MatMul and Gather weights" in skipped
