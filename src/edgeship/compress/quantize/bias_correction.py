@@ -119,7 +119,7 @@ def correct_biases(float_path: Path, qdq_path: Path, feeds: list[dict[str, np.nd
         probe.graph.input.append(helper.make_tensor_value_info(name, onnx.TensorProto.INT32, list(bias[name].shape)))
     blob = probe.SerializeToString()
     info = np.iinfo(np.int32)
-    shifts: dict[str, list[float]] = {L["node"].name: [] for L in layers}
+    rows = []
     # Every layer is measured with the ones before it corrected (one pass per layer: correcting all at
     # once counts each shift again in every layer downstream, and diverges). A layer's pass exposes
     # only its own output: each exposed tensor keeps ONNX Runtime from fusing its layer's integer
@@ -137,11 +137,10 @@ def correct_biases(float_path: Path, qdq_path: Path, feeds: list[dict[str, np.nd
         # a channel whose bias already fills INT32 (its weights are ~0: nothing to correct) stays
         bias[b] = np.where(np.abs(bias[b]) >= info.max - 1, bias[b], corrected)
         ref_mag = float(np.mean(np.abs(reference[float_out[node.name]]))) or 1.0
-        shifts[node.name].append(float(np.mean(np.abs(shift))) / ref_mag)
+        rows.append({"node": node.name, "channels": int(shift.size),
+                     "relative_shift": round(float(np.mean(np.abs(shift))) / ref_mag, 6)})
         if progress is not None and (i + 1) % 10 == 0:
             progress(f"bias correction: {i + 1}/{len(layers)} layers")
-    rows = [{"node": L["node"].name, "channels": int(bias[L["bias"]].size),
-             "relative_shift": round(shifts[L["node"].name][0], 6)} for L in layers]
     for b, values in bias.items():
         inits[b].CopyFrom(numpy_helper.from_array(values.astype(np.int32), b))
     onnx.save(qdq, str(out))
