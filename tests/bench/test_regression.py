@@ -69,7 +69,8 @@ def test_cli_gate_exits_1_only_on_a_regression(tmp_path, capsys):
     assert main(["bench", str(model), "--min-time", "0.2", "--baseline", str(fast), "--max-slowdown", "5%",
                  "--json"]) == 1
     out = json.loads(capsys.readouterr().out)
-    assert out["comparison"]["verdict"] == "regression" and out["comparison"]["ratio"] > 1.5
+    # the whole interval above the 5% allowance; how far above is the machine's load, not the gate's
+    assert out["comparison"]["verdict"] == "regression" and out["comparison"]["ci95"][0] > 1.05
     # a baseline twice as slow: no regression, exit 0
     slow = tmp_path / "slow.json"
     slow.write_text(json.dumps({**rec, "times_ms": [t * 2 for t in rec["times_ms"]]}))

@@ -57,15 +57,19 @@ def _outcome(report: dict) -> dict:
 
 
 def _same_choices(a: dict, b: dict) -> None:
-    """The chosen row per target is the same, or the two are tied within the measurements' uncertainty
-    (the choice between them is the noise's, not the executor's)."""
+    """The chosen row per target is the same, or each report chose by the same rule on its own
+    measurements: the tiny model runs in microseconds, so two passing rows' order is the load's
+    between the runs (seen: 52% apart under a parallel suite), not the executor's."""
+    def rank(report: dict, row_id: str) -> tuple[bool, float]:
+        row = next(r for r in report["variants"] if r["id"] == row_id)
+        return bool(row["gate"].get("marginal")), row["latency_ms"]["p50"]
+
     for target in {r["target"] for r in a["variants"]}:
         ca = next(r for r in a["variants"] if r["target"] == target and r["chosen"])
         cb = next(r for r in b["variants"] if r["target"] == target and r["chosen"])
         if ca["id"] != cb["id"]:
-            other = next(r for r in a["variants"] if r["id"] == cb["id"])
-            gap = other["latency_ms"]["p50"] / ca["latency_ms"]["p50"] - 1
-            assert gap < 0.25, (target, ca["id"], cb["id"], gap)  # load between the runs, not the executor
+            assert rank(a, ca["id"]) <= rank(a, cb["id"]) and rank(b, cb["id"]) <= rank(b, ca["id"]), \
+                (target, ca["id"], cb["id"])
 
 
 def test_local_parallel_sweep_matches_one_process(sweep_inputs):
