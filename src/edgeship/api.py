@@ -134,13 +134,25 @@ def qat(source: str | Path | TorchSource, config: QatConfig, data: str | Path | 
 
 
 def convert(model: str | Path | TorchSource | Model, target: str, out: str | Path, precision: str | None = None,
-            calib: str | Path | Dataset | None = None, **options: Any) -> Model:
+            calib: str | Path | Dataset | None = None, *, select: str | Path | Dataset | None = None,
+            gates: list[str] | tuple[str, ...] | None = None, **options: Any) -> Model:
     """Convert for a deployment target (``options``: the target's config fields); a PyTorch source
-    given to an ONNX-only target is exported first with edgeship's exporter."""
+    given to an ONNX-only target is exported first with edgeship's exporter. ``select`` (data
+    disjoint from ``calib`` and from your test data) lets a target that searches its INT8 settings
+    (OpenVINO) choose them on it and its probes, under ``gates`` (default: the model's)."""
     from edgeship.export.exporter import export as exporter
     from edgeship.targets.convert import convert as impl
 
-    return impl(model, target, out, precision, calib, exporter=exporter, **options)
+    factory = None
+    if select is not None:
+        from edgeship.check.selection import selector_for
+
+        factory = selector_for(select, gates, calib, precision or "int8")
+    elif gates:
+        from edgeship.core.errors import UsageError
+
+        raise UsageError("--gate judges the candidates of a search; give the data to judge on with --select")
+    return impl(model, target, out, precision, calib, exporter=exporter, selector_for=factory, **options)
 
 
 def optimize(recipe: OptimizeRecipe | str | Path | dict[str, Any], executor: ExecutorConfig | None = None,

@@ -54,6 +54,39 @@ def test_cli_bad_precision_and_option_exit_2(digits_onnx, tmp_path, capsys):
     assert main(["convert", str(digits_onnx.path), "--target", "openvino", "--set", "oops", "-o", out]) == 2
 
 
+def test_cli_select_chooses_the_openvino_int8_settings_on_its_data(digits_onnx, tmp_path, capsys):
+    """--select: each NNCF setting is judged on the selection data and its probes under the gates
+    (tightened by the margin); the verdicts are in the facts, the one kept is the one named."""
+    out = tmp_path / "d.xml"
+    assert main(["convert", str(digits_onnx.path), "--target", "openvino", "-p", "int8", "--calib",
+                 "data:digits-calib", "--select", "data:digits-test", "--gate", "top1_agreement>=0.95",
+                 "-o", str(out), "--json"]) == 0
+    search = json.loads(capsys.readouterr().out)["facts"]["nncf"]["search"]
+    assert len(search["candidates"]) == 3
+    assert all(c["selection"]["rows"] == 450 and c["probes"]["rows"] > 0 for c in search["candidates"])
+    assert all(c["selection"]["why"].count(">=0.9625") for c in search["candidates"])  # 0.95 + margin
+    chosen = [c for c in search["candidates"] if c["chosen"]]
+    assert [c["label"] for c in chosen] == [search["chosen"]]
+    # int8-weight: the run-time activation groups, coarsest first, the first that passes kept
+    assert main(["convert", str(digits_onnx.path), "--target", "openvino", "-p", "int8-weight",
+                 "--select", "data:digits-test", "-o", str(tmp_path / "w.xml")]) == 0
+    assert "activation groups: chose" in capsys.readouterr().out
+    # without --select nothing is searched
+    plain = convert(digits_onnx, "openvino", tmp_path / "p.xml", precision="int8", calib="data:digits-calib")
+    assert "search" not in plain.facts["nncf"]
+
+
+def test_select_where_nothing_is_searched_exits_2(digits_onnx, tmp_path, capsys):
+    out = str(tmp_path / "x")
+    for argv, said in (
+            (["--target", "tflite", "--select", "data:digits-test"], "target 'tflite' has none to search"),
+            (["--target", "openvino", "--select", "data:digits-test"], "precision 'fp32' has none to choose"),
+            (["--target", "openvino", "--gate", "cosine_min>=0.9"], "give the data to judge on with --select")):
+        assert main(["convert", str(digits_onnx.path), *argv, "-o", out]) == 2, argv
+        assert said in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
 def test_failed_conversion_keeps_the_good_file(digits_onnx, tmp_path):
     out = tmp_path / "d.xml"
     good = convert(digits_onnx, "openvino", out)

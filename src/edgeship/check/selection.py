@@ -80,3 +80,22 @@ def int8_selector(reference: Model, select: Dataset, gates: Sequence[str], *, ma
 def _brief(verdict: Any) -> dict[str, Any]:
     return {"status": verdict.status, "rows": verdict.rows, "why": verdict.why,
             **{k: verdict.summary[k] for k in REPORTED if k in verdict.summary}}
+
+
+def selector_for(select: Any, gates: Sequence[str] | None = None, calib: Any = None,
+                 precision: str = "int8") -> Callable[[Model], Selector]:
+    """For ``edgeship convert --select``: a function that, given the FP32 model being converted,
+    builds its :func:`int8_selector` on ``select`` (a data spec or Dataset) under ``gates`` — by
+    default the model's own lossy gates (its task's) — with probes at the edges of ``calib``."""
+    from edgeship.check.gates import default_gates
+    from edgeship.core.data import load_data
+
+    def build(reference: Model) -> Selector:
+        chosen = list(gates) if gates else [str(g) for g in default_gates(
+            precision, str(reference.facts.get("task", "other")), tuple(reference.facts.get("gates", ())))]
+        data = calib if isinstance(calib, Dataset) or calib is None else load_data(calib, reference.io)
+        select_data = select if isinstance(select, Dataset) else load_data(select, reference.io)
+        return int8_selector(reference, select_data, chosen, calib=data)
+
+    return build
+

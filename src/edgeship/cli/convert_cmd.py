@@ -14,10 +14,19 @@ examples:
   edgeship convert digits.onnx --target tflite --precision int8 --set int8_io=true -o digits_int8io.tflite
   edgeship convert digits.onnx --target tflite-micro --calib data:digits-calib --set ram_bytes=65536 -o mcu.tflite
   edgeship convert zoo:digits-cnn --target executorch --precision int8 --calib data:digits-calib -o digits.pte
+  edgeship convert minilm.onnx --target openvino --precision int8-weight --calib data:sentences:calib \
+      --select data:sentences:select --set static_shapes=true -o minilm.xml
   edgeship convert zoo:digits-cnn --target coreml --precision palette4 -o digits.mlpackage
 
 Targets whose converter needs PyTorch (executorch, coreml) take the source (zoo:NAME, net.py:factory);
 the others take ONNX. `edgeship targets` lists precisions, options and what runs on this machine.
+
+--select DATA: OpenVINO's int8 tries NNCF's settings (transformer scheme with and without
+SmoothQuant, the generic scheme; presets for CNNs) and int8-weight its run-time activation groups
+(128, 64, 32 channels per scale); each candidate is judged on DATA and its stress probes under the
+gates (--gate, default the model's) with a margin in reserve, and the one that passes with the most
+room (int8-weight: the coarsest, fastest, that passes) is kept. Every candidate's verdict is in the
+sidecar's facts. Select on data disjoint from the calibration data and from your test data.
 """
 
 TARGETS_EPILOG = """\
@@ -42,6 +51,12 @@ def register(sub: Any) -> None:
                         "in `edgeship targets`; default: the target's first")
     p.add_argument("--calib", default=None, metavar="DATA",
                    help="calibration data for INT8: data:NAME[:SPLIT], an .npz, or a folder of .npy files")
+    p.add_argument("--select", default=None, metavar="DATA",
+                   help="choose the target's INT8 settings on this data and its probes (OpenVINO int8, "
+                        "int8-weight): data:NAME[:SPLIT] or an .npz, disjoint from --calib")
+    p.add_argument("--gate", dest="gates", action="append", default=[], metavar="EXPR",
+                   help="gate the --select search judges by, e.g. cosine_min>=0.98 (repeatable; default: the "
+                        "model's)")
     p.add_argument("--set", dest="options", action="append", default=[], metavar="KEY=VALUE",
                    help="a target option (a field of its config, e.g. int8_io=true, keep_nchw=true, "
                         "model_type=transformer or auto); repeatable")
@@ -86,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
 
     console = Console(stderr=True)
     with console.status(f"converting {args.model} → {args.target} ({precision})"):
-        model = api.convert(args.model, args.target, args.out, precision=precision, calib=args.calib, **options)
+        model = api.convert(args.model, args.target, args.out, precision=precision, calib=args.calib,
+                            select=args.select, gates=args.gates or None, **options)
     summary = {"path": str(model.path), "target": args.target, "precision": precision, "format": model.format,
                "size_bytes": model.size_bytes, "facts": model.facts}
     if args.json:
@@ -96,6 +112,17 @@ def run(args: argparse.Namespace) -> int:
     for key in ("input_layout", "arena_bytes", "inference_precision"):
         if key in model.facts:
             print(f"  {key.replace('_', ' ')}: {model.facts[key]}")
+    searches = [("NNCF settings", model.facts.get("nncf", {}).get("search"), "label"),
+                ("activation groups", model.facts.get("activation_group_search"), "group")]
+    for what, search, key in searches:
+        if search:
+            tried = "; ".join(f"{c[key]}: {'pass' if c['passed'] else 'fail'}" for c in search["candidates"])
+            print(f"  {what}: chose {search['chosen']} (tried {tried})")
+            if not any(c["passed"] for c in search["candidates"]):
+                closest = next(c for c in search["candidates"] if c.get("chosen"))
+                whys = [closest["selection"]["why"], *([closest["probes"]["why"]] if "probes" in closest else [])]
+                print(f"  none passed the selection (gates with a margin in reserve); kept the closest: "
+                      f"{'; probes: '.join(whys)}")
     if "delegation" in model.facts:
         d = model.facts["delegation"]
         print(f"  delegated nodes: {d['delegated_nodes']} (XNNPACK), portable nodes: {d['portable_nodes']}")

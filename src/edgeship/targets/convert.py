@@ -22,7 +22,7 @@ from edgeship.core.errors import BadInput, NotRunnableHere
 from edgeship.core.registry import require
 from edgeship.sources.resolve import resolve
 from edgeship.sources.torch_source import TorchSource
-from edgeship.targets.base import Target, get_target
+from edgeship.targets.base import Target, all_targets, get_target
 from edgeship.targets.util import is_torch_source, scratch_dir
 
 
@@ -38,28 +38,52 @@ def _ensure_installed(target: Target) -> None:
 Exporter = Callable[[TorchSource, Path], Model]
 
 
+# The precisions whose settings a target searches when handed a selector (OpenVINO: NNCF's INT8
+# settings, int8-weight's run-time activation groups).
+SEARCHED_PRECISIONS = ("int8", "int8-weight")
+
+
 def convert(model_or_source: Any, target: str, out: str | Path, precision: str | None = None, calib: Any = None,
-            exporter: Exporter | None = None, **options: Any) -> Model:
+            exporter: Exporter | None = None, selector_for: Callable[[Model], Any] | None = None,
+            **options: Any) -> Model:
     """Convert to ``target``'s format at ``out``; returns the new Model (its sidecar written).
 
     ``calib`` is a Dataset or a data spec (``data:digits-test``, ``calib.npz``) for INT8 variants;
     ``options`` are the target's own config fields (see ``edgeship targets``); ``precision``
-    defaults to the target's first (fp32, or int8 for tflite-micro)."""
+    defaults to the target's first (fp32, or int8 for tflite-micro). ``selector_for`` (for targets
+    that search their INT8 settings) makes, from the FP32 model converted, the judge that chooses
+    (``check.selection.selector_for``)."""
     tgt = get_target(target)
-    tgt.config(precision, **options)  # a bad precision or option fails before anything is loaded
+    cfg = tgt.config(precision, **options)  # a bad precision or option fails before anything is loaded
+    if selector_for is not None:
+        if not getattr(tgt, "selects_int8", False):
+            searching = ", ".join(n for n in _searching_targets())
+            raise BadInput(f"--select chooses a target's own INT8 settings; target {tgt.name!r} has none to "
+                           f"search (targets that do: {searching}); drop --select")
+        if cfg.precision not in SEARCHED_PRECISIONS:
+            raise BadInput(f"--select chooses INT8 settings; precision {cfg.precision!r} has none to choose: "
+                           f"use --precision {' or '.join(SEARCHED_PRECISIONS)}, or drop --select")
     out = check_output_path(out)
     _ensure_installed(tgt)
     subject = resolve(model_or_source)
+
+    def run(model: Model) -> Model:
+        extra = {"selector": selector_for(model)} if selector_for is not None else {}
+        return tgt.convert(model, out, precision=precision, calib=calib, **options, **extra)
+
     if is_torch_source(subject) and "torch" not in tgt.formats:
         if exporter is None:
             raise BadInput(f"target {tgt.name!r} converts from ONNX; export the model first "
                            f"(edgeship export {subject.name} -o model.onnx) or use edgeship.convert")
         with scratch_dir(out) as work:
-            onnx_model = exporter(subject, work / "model.onnx")
-            return tgt.convert(onnx_model, out, precision=precision, calib=calib, **options)
+            return run(exporter(subject, work / "model.onnx"))
     if isinstance(subject, Model) and subject.format not in tgt.formats:
         wants = " or ".join("a PyTorch source (zoo:NAME, net.py:factory)" if f == "torch" else f"a .{f} file"
                             for f in tgt.formats)
         raise BadInput(f"target {target!r} converts from {wants}, not from a {subject.format} file "
                        f"({subject.path.name})")
-    return tgt.convert(subject, out, precision=precision, calib=calib, **options)
+    return run(subject)
+
+
+def _searching_targets() -> list[str]:
+    return sorted(t.name for t in all_targets() if getattr(t, "selects_int8", False))

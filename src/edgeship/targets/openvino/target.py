@@ -90,7 +90,7 @@ class OpenVinoTargetConfig(TargetConfig):
 
 
 class OpenVinoTarget(Target):
-    selects_int8 = True  # convert(..., selector=...) chooses NNCF's settings per model
+    selects_int8 = True  # convert(..., selector=...) chooses NNCF's settings per model (CLI: --select)
 
     def convert(self, model: Model | Any, out: str | Path, precision: str | None = None, calib: Any = None,
                 selector: Selector | None = None, **options: Any) -> Model:
