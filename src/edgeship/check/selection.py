@@ -98,4 +98,3 @@ def selector_for(select: Any, gates: Sequence[str] | None = None, calib: Any = N
         return int8_selector(reference, select_data, chosen, calib=data)
 
     return build
-

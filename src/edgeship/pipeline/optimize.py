@@ -653,8 +653,10 @@ def _convert(target: Any, run_dir: Path, model_rel: str, source: Any, stem: str,
     try:
         calib = (load_data(calib_spec, model.io, tokenizer=tokenizer)
                  if calib_spec and precision.startswith(("int", "fp16")) else None)  # fp16: to find what breaks
+        from edgeship.targets.convert import SEARCHED_PRECISIONS
+
         extra = {}
-        if getattr(target, "selects_int8", False) and precision in ("int8", "int8-weight") and calib_spec \
+        if getattr(target, "selects_int8", False) and precision in SEARCHED_PRECISIONS and calib_spec \
                 and source is None:
             selector = _int8_selector(model, calib_spec, calib, run_dir / "golden.npz", tokenizer)
             extra = {"selector": selector} if selector is not None else {}

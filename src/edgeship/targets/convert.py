@@ -57,9 +57,8 @@ def convert(model_or_source: Any, target: str, out: str | Path, precision: str |
     cfg = tgt.config(precision, **options)  # a bad precision or option fails before anything is loaded
     if selector_for is not None:
         if not getattr(tgt, "selects_int8", False):
-            searching = ", ".join(n for n in _searching_targets())
             raise BadInput(f"--select chooses a target's own INT8 settings; target {tgt.name!r} has none to "
-                           f"search (targets that do: {searching}); drop --select")
+                           f"search (targets that do: {', '.join(_searching_targets())}); drop --select")
         if cfg.precision not in SEARCHED_PRECISIONS:
             raise BadInput(f"--select chooses INT8 settings; precision {cfg.precision!r} has none to choose: "
                            f"use --precision {' or '.join(SEARCHED_PRECISIONS)}, or drop --select")
